@@ -1,0 +1,1 @@
+//! Runtime chain configuration (`config.yaml`).

@@ -1,0 +1,16 @@
+//! Pure consensus code: types, SSZ and merkleization, BLS, shuffling.
+//!
+//! Nothing here performs I/O or uses async. The spec's functions keep the spec's names.
+//!
+//! Presets: the container definitions live once in `spec/containers.rs` and are compiled twice,
+//! as [`mainnet`] and [`minimal`], each with its own concrete list lengths. No preset generic is
+//! threaded through the types: `mainnet::BeaconState` is a plain struct.
+
+pub mod bls;
+pub mod config;
+pub mod preset;
+pub mod primitives;
+pub mod shuffling;
+
+pub mod mainnet;
+pub mod minimal;

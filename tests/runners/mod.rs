@@ -1,0 +1,41 @@
+//! Runner dispatch and the helpers every runner shares.
+
+mod bls;
+mod shuffling;
+mod ssz_generic;
+mod ssz_static;
+
+use crate::{Case, Outcome};
+use std::path::Path;
+
+/// Runs one case, or says why it is skipped.
+pub fn run(case: &Case) -> Outcome {
+    match (case.preset.as_str(), case.fork.as_str(), case.runner.as_str()) {
+        ("general", _, "bls") => bls::run(case),
+        ("general", "phase0", "ssz_generic") => ssz_generic::run(case),
+        ("minimal" | "mainnet", _, "shuffling") => shuffling::run(case),
+        ("minimal" | "mainnet", "electra" | "fulu", "ssz_static") => ssz_static::run(case),
+        (_, "electra" | "fulu", runner) => Outcome::Skip(format!("runner {runner} not supported yet")),
+        (_, fork, _) => Outcome::Skip(format!("fork {fork} not supported")),
+    }
+}
+
+/// Reads a raw-snappy (block format) compressed file, as the vectors store `*.ssz_snappy`.
+pub fn read_ssz_snappy(path: &Path) -> Result<Vec<u8>, String> {
+    let compressed = std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    snap::raw::Decoder::new()
+        .decompress_vec(&compressed)
+        .map_err(|e| format!("snappy {}: {e}", path.display()))
+}
+
+/// Parses a YAML file into `T`.
+pub fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("yaml {}: {e}", path.display()))
+}
+
+/// Decodes `0x`-prefixed hex.
+pub fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
+    hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("hex {s}: {e}"))
+}
