@@ -27,7 +27,10 @@ pub struct Case {
 
 impl Case {
     pub fn group(&self) -> String {
-        format!("{}/{}/{}/{}", self.preset, self.fork, self.runner, self.handler)
+        format!(
+            "{}/{}/{}/{}",
+            self.preset, self.fork, self.runner, self.handler
+        )
     }
 
     pub fn id(&self) -> String {
@@ -111,7 +114,9 @@ fn main() {
     let root = std::env::var("CONSENSUS_SPEC_TESTS_DIR")
         .unwrap_or_else(|_| "../shared/spec-tests/tests".to_string());
     let root = PathBuf::from(root);
-    let filter = std::env::var("SPEC_TESTS_FILTER").ok().filter(|s| !s.is_empty());
+    let filter = std::env::var("SPEC_TESTS_FILTER")
+        .ok()
+        .filter(|s| !s.is_empty());
     // `cargo test` passes libtest flags (e.g. `--nocapture`); this harness has none to read.
     if !root.is_dir() {
         eprintln!(

@@ -1,1 +1,36 @@
-//! minimal preset
+//! The spec compiled for the **minimal** preset.
+//!
+//! The type-level lengths below are the only thing that differs from [`super::mainnet`]; the
+//! containers come from the shared source in `spec/`.
+
+use super::preset::Preset;
+use typenum::*;
+
+pub const PRESET: &Preset = &Preset::MINIMAL;
+
+pub type SlotsPerHistoricalRoot = U64;
+pub type EpochsPerHistoricalVector = U64;
+pub type EpochsPerSlashingsVector = U64;
+/// `EPOCHS_PER_ETH1_VOTING_PERIOD * SLOTS_PER_EPOCH`
+pub type SlotsPerEth1VotingPeriod = U32;
+pub type SyncCommitteeSize = U32;
+/// `SYNC_COMMITTEE_SIZE // SYNC_COMMITTEE_SUBNET_COUNT`
+pub type SyncSubcommitteeSize = U8;
+/// `MAX_VALIDATORS_PER_COMMITTEE * MAX_COMMITTEES_PER_SLOT`
+pub type MaxValidatorsPerSlot = U8192;
+pub type MaxCommitteesPerSlot = U4;
+pub type MaxWithdrawalsPerPayload = U4;
+pub type PendingPartialWithdrawalsLimit = U64;
+pub type PendingConsolidationsLimit = U64;
+/// `(MIN_SEED_LOOKAHEAD + 1) * SLOTS_PER_EPOCH`
+pub type ProposerLookaheadLength = U16;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/beacon_state.rs"]
+mod beacon_state;
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/containers.rs"]
+mod containers;
+
+pub use beacon_state::BeaconState;
+pub use containers::*;

@@ -1,6 +1,7 @@
 //! Spec primitive types (`Slot`, `Epoch`, ...) and constants shared by every preset.
 
 pub use alloy_primitives::Address as ExecutionAddress;
+use alloy_primitives::FixedBytes;
 pub use tree_hash::Hash256;
 
 /// `Slot` — plain `u64`: the spec's aliases carry no invariant worth a newtype here.
@@ -11,9 +12,9 @@ pub type ValidatorIndex = u64;
 pub type Gwei = u64;
 pub type Root = Hash256;
 pub type Hash32 = Hash256;
-pub type Version = [u8; 4];
-pub type DomainType = [u8; 4];
-pub type ForkDigest = [u8; 4];
+pub type Version = FixedBytes<4>;
+pub type DomainType = FixedBytes<4>;
+pub type ForkDigest = FixedBytes<4>;
 pub type Domain = Hash256;
 pub type WithdrawalIndex = u64;
 pub type BlobIndex = u64;

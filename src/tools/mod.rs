@@ -1,1 +1,3 @@
 //! Command-line tools on the consensus code.
+
+pub mod ssz;

@@ -10,12 +10,18 @@ use std::path::Path;
 
 /// Runs one case, or says why it is skipped.
 pub fn run(case: &Case) -> Outcome {
-    match (case.preset.as_str(), case.fork.as_str(), case.runner.as_str()) {
+    match (
+        case.preset.as_str(),
+        case.fork.as_str(),
+        case.runner.as_str(),
+    ) {
         ("general", _, "bls") => bls::run(case),
         ("general", "phase0", "ssz_generic") => ssz_generic::run(case),
         ("minimal" | "mainnet", _, "shuffling") => shuffling::run(case),
         ("minimal" | "mainnet", "electra" | "fulu", "ssz_static") => ssz_static::run(case),
-        (_, "electra" | "fulu", runner) => Outcome::Skip(format!("runner {runner} not supported yet")),
+        (_, "electra" | "fulu", runner) => {
+            Outcome::Skip(format!("runner {runner} not supported yet"))
+        }
         (_, fork, _) => Outcome::Skip(format!("fork {fork} not supported")),
     }
 }

@@ -1,0 +1,271 @@
+//! `BeaconState` for Electra and Fulu: one struct, fork-tagged by its shape.
+//!
+//! Representation (chosen for a mainnet state of 2.3M validator records): every large field is a
+//! milhouse persistent tree (`List`/`Vector`), so `clone()` costs a few `Arc` increments and
+//! shares all unchanged nodes, and each tree caches its internal hashes so that the state root
+//! after a block re-hashes only the paths that changed. Small fields are plain values.
+//!
+//! Fulu appends `proposer_lookahead` (EIP-7917); Electra states have `None` there. SSZ decoding
+//! tells the two layouts apart by the container's fixed-part length (the first offset), so a
+//! state decodes without being told its fork; the spec code asks [`BeaconState::fork_name`].
+
+use super::*;
+use crate::consensus::primitives::*;
+use milhouse::{List, Vector};
+use serde::Serialize;
+use ssz::{Decode, DecodeError, Encode, SszDecoderBuilder, SszEncoder};
+use ssz_types::BitVector;
+use std::sync::Arc;
+use tree_hash::{TreeHash, TreeHashType};
+
+macro_rules! beacon_state {
+    ($($(#[$meta:meta])* $field:ident: $ty:ty,)*) => {
+        /// The spec's `BeaconState` (Fulu shape; Electra without `proposer_lookahead`).
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        pub struct BeaconState {
+            $($(#[$meta])* pub $field: $ty,)*
+            /// [New in Fulu:EIP7917] `None` in an Electra state.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub proposer_lookahead: Option<Vector<ValidatorIndex, ProposerLookaheadLength>>,
+        }
+
+        impl BeaconState {
+            /// Length of the SSZ fixed part (fixed fields plus one offset per variable field).
+            fn ssz_fixed_part_len(fork: ForkName) -> usize {
+                let common = 0 $(+ field_fixed_len::<$ty>())*;
+                match fork {
+                    ForkName::Electra => common,
+                    ForkName::Fulu => common
+                        + field_fixed_len::<Vector<ValidatorIndex, ProposerLookaheadLength>>(),
+                }
+            }
+
+            fn from_ssz_bytes_as(bytes: &[u8], fork: ForkName) -> Result<Self, DecodeError> {
+                let mut builder = SszDecoderBuilder::new(bytes);
+                $(builder.register_type::<$ty>()?;)*
+                if fork >= ForkName::Fulu {
+                    builder.register_type::<Vector<ValidatorIndex, ProposerLookaheadLength>>()?;
+                }
+                let mut decoder = builder.build()?;
+                Ok(BeaconState {
+                    $($field: decoder.decode_next()?,)*
+                    proposer_lookahead: if fork >= ForkName::Fulu {
+                        Some(decoder.decode_next()?)
+                    } else {
+                        None
+                    },
+                })
+            }
+
+            /// Roots of the container's fields in order (the leaves of `hash_tree_root`).
+            fn field_roots(&self) -> Vec<Hash256> {
+                let mut roots = vec![$(self.$field.tree_hash_root(),)*];
+                if let Some(lookahead) = &self.proposer_lookahead {
+                    roots.push(lookahead.tree_hash_root());
+                }
+                roots
+            }
+
+            /// Applies the pending writes of every persistent tree; required before hashing.
+            pub fn apply_pending_updates(&mut self) -> Result<(), milhouse::Error> {
+                $(self.$field.apply_pending()?;)*
+                if let Some(lookahead) = &mut self.proposer_lookahead {
+                    lookahead.apply_updates()?;
+                }
+                Ok(())
+            }
+        }
+
+        impl Encode for BeaconState {
+            fn is_ssz_fixed_len() -> bool {
+                false
+            }
+
+            fn ssz_bytes_len(&self) -> usize {
+                let mut len = 0 $(+ field_bytes_len(&self.$field))*;
+                if let Some(lookahead) = &self.proposer_lookahead {
+                    len += field_bytes_len(lookahead);
+                }
+                len
+            }
+
+            fn ssz_append(&self, buf: &mut Vec<u8>) {
+                let mut encoder = SszEncoder::container(buf, Self::ssz_fixed_part_len(self.fork_name()));
+                $(encoder.append(&self.$field);)*
+                if let Some(lookahead) = &self.proposer_lookahead {
+                    encoder.append(lookahead);
+                }
+                encoder.finalize();
+            }
+        }
+    };
+}
+
+beacon_state! {
+    genesis_time: u64,
+    genesis_validators_root: Root,
+    slot: Slot,
+    fork: Fork,
+    latest_block_header: BeaconBlockHeader,
+    block_roots: Vector<Root, SlotsPerHistoricalRoot>,
+    state_roots: Vector<Root, SlotsPerHistoricalRoot>,
+    historical_roots: List<Root, HistoricalRootsLimit>,
+    eth1_data: Eth1Data,
+    eth1_data_votes: List<Eth1Data, SlotsPerEth1VotingPeriod>,
+    eth1_deposit_index: u64,
+    validators: List<Validator, ValidatorRegistryLimit>,
+    balances: List<Gwei, ValidatorRegistryLimit>,
+    randao_mixes: Vector<Bytes32, EpochsPerHistoricalVector>,
+    slashings: Vector<Gwei, EpochsPerSlashingsVector>,
+    previous_epoch_participation: List<ParticipationFlags, ValidatorRegistryLimit>,
+    current_epoch_participation: List<ParticipationFlags, ValidatorRegistryLimit>,
+    justification_bits: BitVector<JustificationBitsLength>,
+    previous_justified_checkpoint: Checkpoint,
+    current_justified_checkpoint: Checkpoint,
+    finalized_checkpoint: Checkpoint,
+    inactivity_scores: List<u64, ValidatorRegistryLimit>,
+    /// Shared between states: sync committees change once per period.
+    current_sync_committee: Arc<SyncCommittee>,
+    next_sync_committee: Arc<SyncCommittee>,
+    latest_execution_payload_header: ExecutionPayloadHeader,
+    next_withdrawal_index: WithdrawalIndex,
+    next_withdrawal_validator_index: ValidatorIndex,
+    historical_summaries: List<HistoricalSummary, HistoricalRootsLimit>,
+    deposit_requests_start_index: u64,
+    deposit_balance_to_consume: Gwei,
+    exit_balance_to_consume: Gwei,
+    earliest_exit_epoch: Epoch,
+    consolidation_balance_to_consume: Gwei,
+    earliest_consolidation_epoch: Epoch,
+    pending_deposits: List<PendingDeposit, PendingDepositsLimit>,
+    pending_partial_withdrawals: List<PendingPartialWithdrawal, PendingPartialWithdrawalsLimit>,
+    pending_consolidations: List<PendingConsolidation, PendingConsolidationsLimit>,
+}
+
+fn field_fixed_len<T: Encode>() -> usize {
+    if T::is_ssz_fixed_len() {
+        T::ssz_fixed_len()
+    } else {
+        ssz::BYTES_PER_LENGTH_OFFSET
+    }
+}
+
+fn field_bytes_len<T: Encode>(value: &T) -> usize {
+    if T::is_ssz_fixed_len() {
+        T::ssz_fixed_len()
+    } else {
+        ssz::BYTES_PER_LENGTH_OFFSET + value.ssz_bytes_len()
+    }
+}
+
+/// Lets the state's field macro flush pending writes uniformly; plain values have none.
+trait ApplyPending {
+    fn apply_pending(&mut self) -> Result<(), milhouse::Error> {
+        Ok(())
+    }
+}
+
+impl<T: milhouse::Value, N: typenum::Unsigned> ApplyPending for List<T, N> {
+    fn apply_pending(&mut self) -> Result<(), milhouse::Error> {
+        self.apply_updates()
+    }
+}
+
+impl<T: milhouse::Value, N: typenum::Unsigned> ApplyPending for Vector<T, N> {
+    fn apply_pending(&mut self) -> Result<(), milhouse::Error> {
+        self.apply_updates()
+    }
+}
+
+macro_rules! no_pending_updates {
+    ($($ty:ty),*) => { $(impl ApplyPending for $ty {})* };
+}
+
+no_pending_updates!(
+    u64,
+    Hash256,
+    Fork,
+    BeaconBlockHeader,
+    Eth1Data,
+    BitVector<JustificationBitsLength>,
+    Checkpoint,
+    Arc<SyncCommittee>,
+    ExecutionPayloadHeader
+);
+
+impl BeaconState {
+    /// The fork whose state layout this is.
+    pub fn fork_name(&self) -> ForkName {
+        if self.proposer_lookahead.is_some() {
+            ForkName::Fulu
+        } else {
+            ForkName::Electra
+        }
+    }
+
+    /// Decodes a state of a known fork.
+    pub fn from_ssz_bytes_for_fork(bytes: &[u8], fork: ForkName) -> Result<Self, DecodeError> {
+        Self::from_ssz_bytes_as(bytes, fork)
+    }
+}
+
+impl Decode for BeaconState {
+    fn is_ssz_fixed_len() -> bool {
+        false
+    }
+
+    /// Picks the layout whose fixed-part length matches the first offset; the two differ by
+    /// the size of `proposer_lookahead`, so at most one can match.
+    fn from_ssz_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        // `historical_roots`, the first variable-size field, follows only fixed fields: its
+        // offset sits at a known position and equals the fixed-part length.
+        let position = first_variable_offset_position();
+        let end = position.saturating_add(ssz::BYTES_PER_LENGTH_OFFSET);
+        let offset = bytes
+            .get(position..end)
+            .ok_or(DecodeError::InvalidByteLength {
+                len: bytes.len(),
+                expected: end,
+            })?;
+        let fork = if ssz::read_offset(offset)? == Self::ssz_fixed_part_len(ForkName::Electra) {
+            ForkName::Electra
+        } else {
+            ForkName::Fulu
+        };
+        Self::from_ssz_bytes_as(bytes, fork)
+    }
+}
+
+/// Byte position of the offset of `historical_roots`, the first variable-size field.
+fn first_variable_offset_position() -> usize {
+    field_fixed_len::<u64>()
+        + field_fixed_len::<Root>()
+        + field_fixed_len::<Slot>()
+        + field_fixed_len::<Fork>()
+        + field_fixed_len::<BeaconBlockHeader>()
+        + 2 * field_fixed_len::<Vector<Root, SlotsPerHistoricalRoot>>()
+}
+
+impl TreeHash for BeaconState {
+    fn tree_hash_type() -> TreeHashType {
+        TreeHashType::Container
+    }
+
+    fn tree_hash_packed_encoding(&self) -> tree_hash::PackedEncoding {
+        unreachable!("a container is never packed")
+    }
+
+    fn tree_hash_packing_factor() -> usize {
+        unreachable!("a container is never packed")
+    }
+
+    /// Requires [`BeaconState::apply_pending_updates`] first (milhouse hashes applied trees).
+    fn tree_hash_root(&self) -> Hash256 {
+        let roots = self.field_roots();
+        let mut leaves = Vec::with_capacity(roots.len() * 32);
+        for root in &roots {
+            leaves.extend_from_slice(root.as_slice());
+        }
+        tree_hash::merkle_root(&leaves, roots.len())
+    }
+}
