@@ -331,7 +331,7 @@ impl ChainConfig {
             altair_fork_version: version([1, 0, 0, 1]),
             altair_fork_epoch: FAR_FUTURE_EPOCH,
             // 2**256 - 2**10
-            terminal_total_difficulty: U256::MAX - U256::from(1023u64),
+            terminal_total_difficulty: U256::MAX.saturating_sub(U256::from(1023u64)),
             bellatrix_fork_version: version([2, 0, 0, 1]),
             bellatrix_fork_epoch: FAR_FUTURE_EPOCH,
             capella_fork_version: version([3, 0, 0, 1]),
@@ -383,7 +383,7 @@ impl ChainConfig {
             }
             let (key, value) = content
                 .split_once(':')
-                .ok_or(ConfigError::Syntax { line: n + 1 })?;
+                .ok_or(ConfigError::Syntax { line: n.saturating_add(1) })?;
             let key = key.trim();
             let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
             in_blob_schedule = key == "BLOB_SCHEDULE";

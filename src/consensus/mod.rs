@@ -6,6 +6,16 @@
 //! as [`mainnet`] and [`minimal`], each with its own concrete list lengths. No preset generic is
 //! threaded through the types: `mainnet::BeaconState` is a plain struct.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
+
 pub mod bls;
 pub mod config;
 pub mod preset;

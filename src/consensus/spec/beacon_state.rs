@@ -32,11 +32,12 @@ macro_rules! beacon_state {
         impl BeaconState {
             /// Length of the SSZ fixed part (fixed fields plus one offset per variable field).
             fn ssz_fixed_part_len(fork: ForkName) -> usize {
-                let common = 0 $(+ field_fixed_len::<$ty>())*;
+                let common: usize = [$(field_fixed_len::<$ty>()),*].iter().sum();
                 match fork {
                     ForkName::Electra => common,
-                    ForkName::Fulu => common
-                        + field_fixed_len::<Vector<ValidatorIndex, ProposerLookaheadLength>>(),
+                    ForkName::Fulu => common.saturating_add(
+                        field_fixed_len::<Vector<ValidatorIndex, ProposerLookaheadLength>>(),
+                    ),
                 }
             }
 
@@ -82,9 +83,9 @@ macro_rules! beacon_state {
             }
 
             fn ssz_bytes_len(&self) -> usize {
-                let mut len = 0 $(+ field_bytes_len(&self.$field))*;
+                let mut len: usize = [$(field_bytes_len(&self.$field)),*].iter().sum();
                 if let Some(lookahead) = &self.proposer_lookahead {
-                    len += field_bytes_len(lookahead);
+                    len = len.saturating_add(field_bytes_len(lookahead));
                 }
                 len
             }
@@ -154,7 +155,7 @@ fn field_bytes_len<T: Encode>(value: &T) -> usize {
     if T::is_ssz_fixed_len() {
         T::ssz_fixed_len()
     } else {
-        ssz::BYTES_PER_LENGTH_OFFSET + value.ssz_bytes_len()
+        ssz::BYTES_PER_LENGTH_OFFSET.saturating_add(value.ssz_bytes_len())
     }
 }
 
@@ -238,12 +239,17 @@ impl Decode for BeaconState {
 
 /// Byte position of the offset of `historical_roots`, the first variable-size field.
 fn first_variable_offset_position() -> usize {
-    field_fixed_len::<u64>()
-        + field_fixed_len::<Root>()
-        + field_fixed_len::<Slot>()
-        + field_fixed_len::<Fork>()
-        + field_fixed_len::<BeaconBlockHeader>()
-        + 2 * field_fixed_len::<Vector<Root, SlotsPerHistoricalRoot>>()
+    [
+        field_fixed_len::<u64>(),
+        field_fixed_len::<Root>(),
+        field_fixed_len::<Slot>(),
+        field_fixed_len::<Fork>(),
+        field_fixed_len::<BeaconBlockHeader>(),
+        field_fixed_len::<Vector<Root, SlotsPerHistoricalRoot>>(),
+        field_fixed_len::<Vector<Root, SlotsPerHistoricalRoot>>(),
+    ]
+    .iter()
+    .sum()
 }
 
 impl TreeHash for BeaconState {
@@ -262,7 +268,7 @@ impl TreeHash for BeaconState {
     /// Requires [`BeaconState::apply_pending_updates`] first (milhouse hashes applied trees).
     fn tree_hash_root(&self) -> Hash256 {
         let roots = self.field_roots();
-        let mut leaves = Vec::with_capacity(roots.len() * 32);
+        let mut leaves = Vec::with_capacity(roots.len().saturating_mul(32));
         for root in &roots {
             leaves.extend_from_slice(root.as_slice());
         }
