@@ -51,7 +51,11 @@ fn decode_plain_and_snappy_files() {
             .arg(&path)
             .output()
             .expect("run ember");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
         assert_eq!(json["slot"], "12345");
         assert_eq!(json["target"]["epoch"], "18446744073709551615");

@@ -381,9 +381,9 @@ impl ChainConfig {
                 }
                 continue;
             }
-            let (key, value) = content
-                .split_once(':')
-                .ok_or(ConfigError::Syntax { line: n.saturating_add(1) })?;
+            let (key, value) = content.split_once(':').ok_or(ConfigError::Syntax {
+                line: n.saturating_add(1),
+            })?;
             let key = key.trim();
             let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
             in_blob_schedule = key == "BLOB_SCHEDULE";
