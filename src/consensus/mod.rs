@@ -16,8 +16,10 @@
     )
 )]
 
+pub mod arith;
 pub mod bls;
 pub mod config;
+pub mod constants;
 pub mod preset;
 pub mod primitives;
 pub mod shuffling;
