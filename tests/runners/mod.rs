@@ -1,9 +1,11 @@
 //! Runner dispatch and the helpers every runner shares.
 
 mod bls;
+mod epoch_processing;
 mod shuffling;
 mod ssz_generic;
 mod ssz_static;
+mod state_check;
 
 use crate::{Case, Outcome};
 use std::path::Path;
@@ -19,6 +21,7 @@ pub fn run(case: &Case) -> Outcome {
         ("general", "phase0", "ssz_generic") => ssz_generic::run(case),
         ("minimal" | "mainnet", _, "shuffling") => shuffling::run(case),
         ("minimal" | "mainnet", "electra" | "fulu", "ssz_static") => ssz_static::run(case),
+        (_, "electra" | "fulu", "epoch_processing") => epoch_processing::run(case),
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }

@@ -622,6 +622,39 @@ pub fn compute_beacon_proposer_index_at_slot(
     }
 }
 
+/// Spec fulu `compute_proposer_indices`: the proposers of the slots of `epoch`, each sampled
+/// with `hash(seed + uint_to_bytes(slot))`.
+pub fn compute_proposer_indices(
+    state: &BeaconState,
+    epoch: Epoch,
+    seed: &[u8; 32],
+    indices: &[ValidatorIndex],
+) -> Result<Vec<ValidatorIndex>> {
+    let start_slot = compute_start_slot_at_epoch(epoch)?;
+    (0..PRESET.slots_per_epoch)
+        .map(|i| {
+            let slot = start_slot.safe_add(i)?;
+            let slot_seed = hash_concat(seed, &uint_to_bytes(slot));
+            compute_proposer_index(state, indices, &slot_seed)
+        })
+        .collect()
+}
+
+/// Spec fulu `get_beacon_proposer_indices`.
+pub fn get_beacon_proposer_indices(
+    state: &BeaconState,
+    epoch: Epoch,
+) -> Result<Vec<ValidatorIndex>> {
+    let seed = get_seed(state, epoch, DOMAIN_BEACON_PROPOSER)?;
+    match state.caches.active_indices(epoch) {
+        Some(cached) => compute_proposer_indices(state, epoch, &seed, &cached.active_indices),
+        None => {
+            let indices = get_active_validator_indices_uncached(state, epoch);
+            compute_proposer_indices(state, epoch, &seed, &indices)
+        }
+    }
+}
+
 /// Spec `get_beacon_proposer_index`: Fulu reads `state.proposer_lookahead[state.slot %
 /// SLOTS_PER_EPOCH]`; Electra computes it.
 pub fn get_beacon_proposer_index(state: &BeaconState) -> Result<ValidatorIndex> {
