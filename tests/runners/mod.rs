@@ -2,6 +2,9 @@
 
 mod bls;
 mod epoch_processing;
+mod fork;
+mod rewards;
+mod sanity_slots;
 mod shuffling;
 mod ssz_generic;
 mod ssz_static;
@@ -22,6 +25,9 @@ pub fn run(case: &Case) -> Outcome {
         ("minimal" | "mainnet", _, "shuffling") => shuffling::run(case),
         ("minimal" | "mainnet", "electra" | "fulu", "ssz_static") => ssz_static::run(case),
         (_, "electra" | "fulu", "epoch_processing") => epoch_processing::run(case),
+        (_, "electra" | "fulu", "rewards") => rewards::run(case),
+        (_, "electra" | "fulu", "sanity") if case.handler == "slots" => sanity_slots::run(case),
+        (_, "electra" | "fulu", "fork") => fork::run(case),
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }
