@@ -9,6 +9,11 @@ mod shuffling;
 mod ssz_generic;
 mod ssz_static;
 mod state_check;
+// Block runners (engineer B).
+mod block_support;
+mod operations;
+mod sanity_blocks;
+mod transition;
 
 use crate::{Case, Outcome};
 use std::path::Path;
@@ -28,6 +33,11 @@ pub fn run(case: &Case) -> Outcome {
         (_, "electra" | "fulu", "rewards") => rewards::run(case),
         (_, "electra" | "fulu", "sanity") if case.handler == "slots" => sanity_slots::run(case),
         (_, "electra" | "fulu", "fork") => fork::run(case),
+        (_, "electra" | "fulu", "operations") => operations::run(case),
+        (_, "electra" | "fulu", "transition") => transition::run(case),
+        (_, "electra" | "fulu", "sanity" | "finality" | "random") if case.handler != "slots" => {
+            sanity_blocks::run(case)
+        }
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }

@@ -54,6 +54,58 @@ pub enum TransitionError {
     /// `get_attesting_indices`: the aggregation bits do not cover exactly the committees.
     #[error("aggregation bits length {bits} does not match the committees' total size {expected}")]
     AggregationBitsLength { bits: usize, expected: usize },
+    // --- Block processing (engineer B) ---
+    /// A block signature (or the key or signature bytes it needs) did not verify.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(crate::consensus::block_invalid::SignatureKind),
+    /// `process_block_header`.
+    #[error("block header: {0}")]
+    BlockHeaderInvalid(#[from] crate::consensus::block_invalid::BlockHeaderInvalid),
+    /// `state_transition`: `block.state_root == hash_tree_root(state)` fails.
+    #[error("state root mismatch: block has {block}, computed {computed}")]
+    StateRootMismatch {
+        block: crate::consensus::primitives::Root,
+        computed: crate::consensus::primitives::Root,
+    },
+    /// `process_withdrawals` / `get_expected_withdrawals`.
+    #[error("withdrawals: {0}")]
+    WithdrawalsInvalid(#[from] crate::consensus::block_invalid::WithdrawalsInvalid),
+    /// `process_execution_payload`.
+    #[error("execution payload: {0}")]
+    ExecutionPayloadInvalid(#[from] crate::consensus::block_invalid::ExecutionPayloadInvalid),
+    /// `process_operations`: the block's eth1 deposit count is not the one required.
+    #[error("block has {got} deposits, {expected} required")]
+    DepositCountMismatch { expected: u64, got: usize },
+    #[error("proposer slashing {index}: {reason}")]
+    ProposerSlashingInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::ProposerSlashingInvalid,
+    },
+    #[error("attester slashing {index}: {reason}")]
+    AttesterSlashingInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::AttesterSlashingInvalid,
+    },
+    #[error("attestation {index}: {reason}")]
+    AttestationInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::AttestationInvalid,
+    },
+    #[error("deposit {index}: {reason}")]
+    DepositInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::DepositInvalid,
+    },
+    #[error("voluntary exit {index}: {reason}")]
+    VoluntaryExitInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::VoluntaryExitInvalid,
+    },
+    #[error("BLS to execution change {index}: {reason}")]
+    BlsToExecutionChangeInvalid {
+        index: usize,
+        reason: crate::consensus::block_invalid::BlsToExecutionChangeInvalid,
+    },
 }
 
 impl From<milhouse::Error> for TransitionError {

@@ -18,3 +18,7 @@ pub mod helpers;
 pub mod slot;
 
 pub use error::TransitionError;
+
+// Block processing (engineer B).
+pub mod block;
+pub mod signatures;
