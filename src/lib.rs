@@ -7,3 +7,4 @@
 
 pub mod consensus;
 pub mod tools;
+pub mod validator;

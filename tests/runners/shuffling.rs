@@ -18,11 +18,7 @@ struct Mapping {
 
 /// `SHUFFLE_ROUND_COUNT` of the case's preset.
 fn shuffle_round_count(preset: &str) -> Option<u8> {
-    match preset {
-        "minimal" => Some(10),
-        "mainnet" => Some(90),
-        _ => None,
-    }
+    ember::consensus::preset::PresetName::parse(preset).map(|p| p.preset().shuffle_round_count)
 }
 
 pub fn run(case: &Case) -> Outcome {

@@ -1,0 +1,3 @@
+//! Validator-side code: keys (interop keys for devnets today; EIP-2335 keystores later).
+
+pub mod interop;
