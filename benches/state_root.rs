@@ -111,6 +111,7 @@ fn synthetic_state(n: usize) -> BeaconState {
         pending_partial_withdrawals: List::empty(),
         pending_consolidations: List::empty(),
         proposer_lookahead: Some(Vector::from_elem(0).expect("lookahead")),
+        caches: Default::default(),
     }
 }
 

@@ -32,5 +32,9 @@ mod beacon_state;
 #[path = "spec/containers.rs"]
 mod containers;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/transition/mod.rs"]
+pub mod transition;
+
 pub use beacon_state::BeaconState;
 pub use containers::*;

@@ -16,10 +16,15 @@
     )
 )]
 
+pub mod arith;
+pub mod block_invalid;
 pub mod bls;
 pub mod config;
+pub mod constants;
+pub mod execution;
 pub mod preset;
 pub mod primitives;
+pub mod pubkey_cache;
 pub mod shuffling;
 
 pub mod mainnet;

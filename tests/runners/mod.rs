@@ -1,9 +1,19 @@
 //! Runner dispatch and the helpers every runner shares.
 
 mod bls;
+mod epoch_processing;
+mod fork;
+mod rewards;
+mod sanity_slots;
 mod shuffling;
 mod ssz_generic;
 mod ssz_static;
+mod state_check;
+// Block runners (engineer B).
+mod block_support;
+mod operations;
+mod sanity_blocks;
+mod transition;
 
 use crate::{Case, Outcome};
 use std::path::Path;
@@ -19,6 +29,15 @@ pub fn run(case: &Case) -> Outcome {
         ("general", "phase0", "ssz_generic") => ssz_generic::run(case),
         ("minimal" | "mainnet", _, "shuffling") => shuffling::run(case),
         ("minimal" | "mainnet", "electra" | "fulu", "ssz_static") => ssz_static::run(case),
+        (_, "electra" | "fulu", "epoch_processing") => epoch_processing::run(case),
+        (_, "electra" | "fulu", "rewards") => rewards::run(case),
+        (_, "electra" | "fulu", "sanity") if case.handler == "slots" => sanity_slots::run(case),
+        (_, "electra" | "fulu", "fork") => fork::run(case),
+        (_, "electra" | "fulu", "operations") => operations::run(case),
+        (_, "electra" | "fulu", "transition") => transition::run(case),
+        (_, "electra" | "fulu", "sanity" | "finality" | "random") if case.handler != "slots" => {
+            sanity_blocks::run(case)
+        }
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }

@@ -9,6 +9,7 @@
 //! tells the two layouts apart by the container's fixed-part length (the first offset), so a
 //! state decodes without being told its fork; the spec code asks [`BeaconState::fork_name`].
 
+use super::transition::caches::StateCaches;
 use super::*;
 use crate::consensus::primitives::*;
 use milhouse::{List, Vector};
@@ -27,6 +28,10 @@ macro_rules! beacon_state {
             /// [New in Fulu:EIP7917] `None` in an Electra state.
             #[serde(skip_serializing_if = "Option::is_none")]
             pub proposer_lookahead: Option<Vector<ValidatorIndex, ProposerLookaheadLength>>,
+            /// Derived data (committees, total active balance, pubkey index): not part of the
+            /// state's SSZ, root, equality or JSON.
+            #[serde(skip)]
+            pub caches: StateCaches,
         }
 
         impl BeaconState {
@@ -55,6 +60,7 @@ macro_rules! beacon_state {
                     } else {
                         None
                     },
+                    caches: StateCaches::default(),
                 })
             }
 

@@ -75,6 +75,17 @@ macro_rules! containers {
     ($($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* })*) => {
         $(
             $(#[$meta])*
+            #[derive(Debug, Clone, PartialEq, Default, Encode, Decode, TreeHash, Serialize)]
+            pub struct $name { $($body)* }
+        )*
+    };
+}
+
+/// Containers holding a `BitList`, which has no empty value (its length bit), so no `Default`.
+macro_rules! containers_with_bitlists {
+    ($($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* })*) => {
+        $(
+            $(#[$meta])*
             #[derive(Debug, Clone, PartialEq, Encode, Decode, TreeHash, Serialize)]
             pub struct $name { $($body)* }
         )*
@@ -176,14 +187,6 @@ containers! {
         pub attestation_2: IndexedAttestation,
     }
 
-    /// [Modified in Electra:EIP7549] one aggregate may cover several committees.
-    pub struct Attestation {
-        pub aggregation_bits: AggregationBits,
-        pub data: AttestationData,
-        pub signature: BLSSignature,
-        pub committee_bits: BitVector<MaxCommitteesPerSlot>,
-    }
-
     pub struct Deposit {
         pub proof: FixedVector<Bytes32, DepositProofLength>,
         pub data: DepositData,
@@ -203,17 +206,6 @@ containers! {
         pub timestamp: u64,
         pub deposit_root: Root,
         pub deposit_count: u64,
-    }
-
-    pub struct AggregateAndProof {
-        pub aggregator_index: ValidatorIndex,
-        pub aggregate: Attestation,
-        pub selection_proof: BLSSignature,
-    }
-
-    pub struct SignedAggregateAndProof {
-        pub message: AggregateAndProof,
-        pub signature: BLSSignature,
     }
 
     /// [New in Electra:EIP7549] the gossip form of an unaggregated attestation.
@@ -498,15 +490,37 @@ containers! {
         pub beacon_block_root: Root,
     }
 
-    pub struct PartialDataColumnPartsMetadata {
-        pub available: BitList<MaxBlobCommitmentsPerBlock>,
-        pub requests: BitList<MaxBlobCommitmentsPerBlock>,
-    }
-
     pub struct PartialDataColumnHeader {
         pub kzg_commitments: VariableList<KZGCommitment, MaxBlobCommitmentsPerBlock>,
         pub signed_block_header: SignedBeaconBlockHeader,
         pub kzg_commitments_inclusion_proof: FixedVector<Bytes32, KzgCommitmentsInclusionProofDepth>,
+    }
+
+}
+
+containers_with_bitlists! {
+    /// [Modified in Electra:EIP7549] one aggregate may cover several committees.
+    pub struct Attestation {
+        pub aggregation_bits: AggregationBits,
+        pub data: AttestationData,
+        pub signature: BLSSignature,
+        pub committee_bits: BitVector<MaxCommitteesPerSlot>,
+    }
+
+    pub struct AggregateAndProof {
+        pub aggregator_index: ValidatorIndex,
+        pub aggregate: Attestation,
+        pub selection_proof: BLSSignature,
+    }
+
+    pub struct SignedAggregateAndProof {
+        pub message: AggregateAndProof,
+        pub signature: BLSSignature,
+    }
+
+    pub struct PartialDataColumnPartsMetadata {
+        pub available: BitList<MaxBlobCommitmentsPerBlock>,
+        pub requests: BitList<MaxBlobCommitmentsPerBlock>,
     }
 
     pub struct PartialDataColumnSidecar {
