@@ -76,6 +76,13 @@ impl DataAvailability for StepData<'_> {
     }
 }
 
+/// The point at infinity: decodes as a signature, verifies nothing here.
+fn infinity_signature() -> ember::consensus::minimal::BLSSignature {
+    let mut bytes = [0u8; 96];
+    bytes[0] = 0xc0;
+    bytes.into()
+}
+
 fn str_field<'a>(step: &'a Value, key: &str) -> Option<&'a str> {
     step.get(key).and_then(Value::as_str).map(str::trim)
 }
@@ -181,11 +188,26 @@ fn check(case: &Case) -> Result<(), String> {
             }
         } else if let Some(name) = str_field(step, "attestation") {
             let attestation: Attestation = decode(case, name)?;
+            if valid {
+                // The same attestation with a wrong signature must not count.
+                let mut forged = attestation.clone();
+                forged.signature = infinity_signature();
+                if store.on_attestation(&forged, false).is_ok() {
+                    return Err(format!("step {i}: {name} accepted with a forged signature"));
+                }
+            }
             store
                 .on_attestation(&attestation, false)
                 .map_err(|e| e.to_string())
         } else if let Some(name) = str_field(step, "attester_slashing") {
             let slashing: AttesterSlashing = decode(case, name)?;
+            if valid {
+                let mut forged = slashing.clone();
+                forged.attestation_2.signature = infinity_signature();
+                if store.on_attester_slashing(&forged).is_ok() {
+                    return Err(format!("step {i}: {name} accepted with a forged signature"));
+                }
+            }
             store
                 .on_attester_slashing(&slashing)
                 .map_err(|e| e.to_string())

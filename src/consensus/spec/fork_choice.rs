@@ -24,12 +24,14 @@ use super::transition::block::{get_blob_parameters, state_transition, VerifySign
 use super::transition::epoch::process_justification_and_finalization;
 use super::transition::helpers::{
     compute_epoch_at_slot, compute_start_slot_at_epoch, get_beacon_committee,
-    get_committee_count_per_slot, get_current_epoch, get_indexed_attestation_signature_set,
+    get_committee_count_per_slot, get_current_epoch, get_indexed_attestation,
     get_total_active_balance, is_active_validator, is_slashable_attestation_data,
 };
+use super::transition::signatures::{check_indexed_attestation, indexed_attestation_signature};
 use super::transition::slot::process_slots;
 use super::transition::TransitionError;
 use super::*;
+use crate::consensus::block_invalid::SignatureKind;
 use crate::consensus::config::ChainConfig;
 use crate::consensus::execution::ExecutionEngine;
 use crate::consensus::kzg;
@@ -140,6 +142,27 @@ pub fn is_data_available_from_blobs(
         Ok(false) => Err("blob KZG proofs invalid".to_string()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Spec phase0 `is_valid_indexed_attestation` with the store's decompressed-pubkey cache:
+/// indices non-empty, sorted and unique, and (with `verify_signature`) the aggregate signature.
+/// `Err` says which part failed.
+fn is_valid_indexed_attestation_cached(
+    state: &BeaconState,
+    pubkeys: &PubkeyCache,
+    indexed_attestation: &IndexedAttestation,
+    kind: SignatureKind,
+    verify_signature: bool,
+) -> std::result::Result<(), String> {
+    check_indexed_attestation(indexed_attestation).map_err(|e| e.to_string())?;
+    if verify_signature {
+        let check = indexed_attestation_signature(state, pubkeys, indexed_attestation, kind)
+            .map_err(|e| e.to_string())?;
+        if !check.is_valid() {
+            return Err(format!("{kind} signature invalid"));
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------- store
@@ -397,26 +420,19 @@ impl ForkChoiceStore {
             .checkpoint_states
             .get(&target)
             .ok_or(ForkChoiceError::MissingBlockState(target.root))?;
-        let indexed =
-            super::transition::helpers::get_indexed_attestation(target_state, attestation)
-                .map_err(|e| ForkChoiceError::InvalidIndexedAttestation {
-                    reason: e.to_string(),
-                })?;
-        let set = get_indexed_attestation_signature_set(target_state, &indexed).map_err(|e| {
+        let indexed = get_indexed_attestation(target_state, attestation).map_err(|e| {
             ForkChoiceError::InvalidIndexedAttestation {
                 reason: e.to_string(),
             }
         })?;
-        let valid = match set {
-            None => false,
-            Some(_) if is_from_block => true,
-            Some(set) => set.verify(),
-        };
-        if !valid {
-            return Err(ForkChoiceError::InvalidIndexedAttestation {
-                reason: "empty or unsorted indices, or bad signature".to_string(),
-            });
-        }
+        is_valid_indexed_attestation_cached(
+            target_state,
+            &self.pubkeys,
+            &indexed,
+            SignatureKind::Attestation { index: 0 },
+            !is_from_block,
+        )
+        .map_err(|reason| ForkChoiceError::InvalidIndexedAttestation { reason })?;
         self.fork_choice.update_latest_messages(
             indexed.attesting_indices.iter().copied(),
             target.epoch,
@@ -438,18 +454,17 @@ impl ForkChoiceStore {
             .get(&justified_root)
             .ok_or(ForkChoiceError::MissingBlockState(justified_root))?;
         for (which, attestation) in [(1_u8, attestation_1), (2, attestation_2)] {
-            let valid = get_indexed_attestation_signature_set(state, attestation)
-                .map_err(|e| ForkChoiceError::InvalidAttesterSlashing {
-                    which,
-                    reason: e.to_string(),
-                })?
-                .is_some_and(|set| set.verify());
-            if !valid {
-                return Err(ForkChoiceError::InvalidAttesterSlashing {
-                    which,
-                    reason: "empty or unsorted indices, or bad signature".to_string(),
-                });
-            }
+            is_valid_indexed_attestation_cached(
+                state,
+                &self.pubkeys,
+                attestation,
+                SignatureKind::AttesterSlashing {
+                    index: 0,
+                    attestation: which,
+                },
+                true,
+            )
+            .map_err(|reason| ForkChoiceError::InvalidAttesterSlashing { which, reason })?;
         }
         let second: std::collections::HashSet<ValidatorIndex> =
             attestation_2.attesting_indices.iter().copied().collect();
