@@ -834,7 +834,9 @@ impl ForkChoice {
     /// function nor vectors for it). Kept as an optional heuristic: `true` when the proposer of
     /// the next slot should not send a fork-choice update for `head_root` because it will likely
     /// re-org it. `proposing_reorg_slot` is the spec's `validator_is_connected(proposer of
-    /// head.slot + 1)`; `equivocating_committee_weight` as for [`Self::is_head_weak`].
+    /// head.slot + 1)`; `equivocating_committee_weight` as for [`Self::is_head_weak`]. Built on
+    /// 1.7.0a13's helpers: `is_parent_strong` weighs the parent by attestation score (1.6 used
+    /// `get_weight`, boost included) and `is_head_weak` counts equivocating committee members.
     pub fn should_override_forkchoice_update(
         &mut self,
         head_root: &Hash256,
