@@ -192,6 +192,10 @@ impl ForkChoice {
     pub fn config(&self) -> &ForkChoiceConfig {
         &self.config
     }
+    /// See [`ForkChoiceConfig::prune_threshold`].
+    pub fn set_prune_threshold(&mut self, threshold: usize) {
+        self.config.prune_threshold = threshold;
+    }
     pub fn time(&self) -> u64 {
         self.time
     }

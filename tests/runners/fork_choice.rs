@@ -3,7 +3,10 @@
 //! (`get_forkchoice_store`), then `steps.yaml` is replayed — `tick`, `block` (with its `blobs` +
 //! `proofs` or `columns` as the data-availability answer; then the block's attestations and
 //! attester slashings, as the format requires), `attestation`, `attester_slashing` — and every
-//! `checks` step compared. A step with `valid: false` must be rejected.
+//! `checks` step compared. A step with `valid: false` must be rejected. Each valid gossip
+//! attestation or attester slashing is first offered with a forged signature, which must be
+//! rejected. Every case runs twice: at the default prune threshold and pruning at every
+//! finalization.
 
 use super::block_support::TestEngine;
 use super::state_check::{chain_config, fork, load_state};
@@ -27,10 +30,18 @@ pub fn run(case: &Case) -> Outcome {
             case.preset
         ));
     }
-    match check(case) {
-        Ok(()) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
+    // Twice: as the spec (no pruning happens at the default threshold in these short chains),
+    // and pruning the tree and states at every finalization, which must not change any outcome.
+    for prune_threshold in [None, Some(1)] {
+        if let Err(e) = check(case, prune_threshold) {
+            let mode = match prune_threshold {
+                None => "default pruning".to_string(),
+                Some(t) => format!("prune threshold {t}"),
+            };
+            return Outcome::Fail(format!("{mode}: {e}"));
+        }
     }
+    Outcome::Pass
 }
 
 fn decode<T: Decode>(case: &Case, name: &str) -> Result<T, String> {
@@ -148,13 +159,16 @@ fn step_data<'a>(
     Ok(data)
 }
 
-fn check(case: &Case) -> Result<(), String> {
+fn check(case: &Case, prune_threshold: Option<usize>) -> Result<(), String> {
     let fork = fork(case)?;
     let config = chain_config(case)?;
     let anchor_state = load_state(case, "anchor_state", fork)?;
     let anchor_block: BeaconBlock = decode(case, "anchor_block")?;
     let mut store = ForkChoiceStore::get_forkchoice_store(anchor_state, &anchor_block, &config)
         .map_err(|e| format!("get_forkchoice_store: {e}"))?;
+    if let Some(threshold) = prune_threshold {
+        store.set_prune_threshold(threshold);
+    }
     let engine = TestEngine(true);
     let steps: Vec<Value> = read_yaml(&case.file("steps.yaml"))?;
     let verbose = std::env::var("SPEC_TESTS_SHOW_REJECTIONS").is_ok();
@@ -227,6 +241,14 @@ fn check(case: &Case) -> Result<(), String> {
                 }
             }
         }
+    }
+    if verbose && prune_threshold.is_some() {
+        eprintln!(
+            "PRUNED {} {} blocks, {} left",
+            case.id(),
+            store.fork_choice().proto_array().base(),
+            store.fork_choice().proto_array().len()
+        );
     }
     Ok(())
 }

@@ -255,6 +255,12 @@ impl ForkChoiceStore {
         &self.fork_choice
     }
 
+    /// Prune once this many blocks precede the finalized one (default 256; 1 prunes at every
+    /// finalization).
+    pub fn set_prune_threshold(&mut self, threshold: usize) {
+        self.fork_choice.set_prune_threshold(threshold);
+    }
+
     pub fn config(&self) -> &ChainConfig {
         &self.config
     }
