@@ -1,11 +1,13 @@
 //! The `ember` command.
 
 use clap::{Args, Parser, Subcommand};
+use ember::consensus::config::ChainConfig;
 use ember::consensus::preset::PresetName;
 use ember::consensus::primitives::ForkName;
-use ember::tools::ssz;
-use std::path::PathBuf;
+use ember::tools::ssz as ssz_tool;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// mimalloc: small footprint and low fragmentation on 4 GB boards; page size is read at run time,
 /// so the same binary works on 4K- and 16K-page kernels (Raspberry Pi 5).
@@ -33,6 +35,57 @@ enum Command {
         #[arg(long, default_value = "mainnet", value_parser = parse_preset)]
         preset: PresetName,
     },
+    /// Write an interop ("mocked start") genesis state that starts directly in Fulu.
+    Genesis(GenesisArgs),
+    /// Replay blocks and/or empty slots on a state, timing each step (a zcli-style debugger).
+    Transition(TransitionArgs),
+}
+
+#[derive(Args)]
+struct GenesisArgs {
+    #[arg(long, default_value = "minimal", value_parser = parse_preset)]
+    preset: PresetName,
+    /// Number of validators (interop keys 0..N).
+    #[arg(long)]
+    validators: u64,
+    /// Output file (`.ssz`, or `.ssz_snappy` for raw-snappy compression).
+    #[arg(long)]
+    out: PathBuf,
+    /// Chain configuration (config.yaml). Default: the preset's built-in one with every fork
+    /// active from epoch 0.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Genesis time (unix seconds). Default: now.
+    #[arg(long)]
+    genesis_time: Option<u64>,
+    /// Cache file for the derived public keys (derivation of millions of keys takes minutes).
+    #[arg(long)]
+    key_cache: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TransitionArgs {
+    #[arg(long, default_value = "minimal", value_parser = parse_preset)]
+    preset: PresetName,
+    /// Chain configuration (config.yaml). Default: the preset's built-in one with every fork
+    /// active from epoch 0.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The state to start from (`.ssz` or `.ssz_snappy`).
+    #[arg(long)]
+    pre: PathBuf,
+    /// Signed blocks to apply, in order (`.ssz` or `.ssz_snappy`). Repeat the flag.
+    #[arg(long = "block")]
+    blocks: Vec<PathBuf>,
+    /// Empty slots to process after the blocks.
+    #[arg(long, default_value_t = 0)]
+    slots: u64,
+    /// Where to write the resulting state.
+    #[arg(long)]
+    post: PathBuf,
+    /// Skip BLS signature checks (blocks already known to be valid).
+    #[arg(long)]
+    no_signatures: bool,
 }
 
 #[derive(Subcommand)]
@@ -86,7 +139,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Ssz(SszCommand::Types) => {
-            for name in ssz::TYPE_NAMES {
+            for name in ssz_tool::TYPE_NAMES {
                 println!("{name}");
             }
             Ok(())
@@ -103,6 +156,8 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{:?}", object.hash_tree_root());
             Ok(())
         }
+        Command::Genesis(args) => genesis(args),
+        Command::Transition(args) => transition(args),
         Command::Config { preset } => {
             print!(
                 "{}",
@@ -113,10 +168,184 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn load(args: &SszArgs) -> Result<Box<dyn ssz::SszObject>, String> {
+fn load(args: &SszArgs) -> Result<Box<dyn ssz_tool::SszObject>, String> {
     let contents =
         std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let file_name = args.file.to_string_lossy();
-    let bytes = ssz::ssz_from_file_bytes(&file_name, contents).map_err(|e| e.to_string())?;
-    ssz::decode(args.preset, args.fork, &args.type_name, &bytes).map_err(|e| e.to_string())
+    let bytes = ssz_tool::ssz_from_file_bytes(&file_name, contents).map_err(|e| e.to_string())?;
+    ssz_tool::decode(args.preset, args.fork, &args.type_name, &bytes).map_err(|e| e.to_string())
+}
+
+/// Runs `$body` with `$p` naming the preset's module (`ember::consensus::mainnet` or `minimal`):
+/// the one place where the preset is dispatched.
+macro_rules! with_preset {
+    ($preset:expr, $p:ident => $body:expr) => {
+        match $preset {
+            PresetName::Mainnet => {
+                use ember::consensus::mainnet as $p;
+                $body
+            }
+            PresetName::Minimal => {
+                use ember::consensus::minimal as $p;
+                $body
+            }
+        }
+    };
+}
+
+/// The chain configuration for `preset`: from `file`, or the built-in one with all forks at
+/// genesis (what a devnet starting in Fulu runs on).
+fn load_config(file: Option<&Path>, preset: PresetName) -> Result<ChainConfig, String> {
+    let Some(file) = file else {
+        return Ok(ChainConfig::for_preset(preset).with_forks_at_genesis());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (config, unknown) =
+        ChainConfig::from_yaml_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    if !unknown.is_empty() {
+        tracing::warn!(keys = ?unknown, "unknown keys in {}", file.display());
+    }
+    let base = config.preset().map_err(|e| e.to_string())?;
+    if base != preset {
+        return Err(format!(
+            "{} is a {base} configuration but --preset is {preset}",
+            file.display()
+        ));
+    }
+    Ok(config)
+}
+
+fn read_ssz_file(path: &Path) -> Result<Vec<u8>, String> {
+    let contents = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    ssz_tool::ssz_from_file_bytes(&path.to_string_lossy(), contents).map_err(|e| e.to_string())
+}
+
+/// Writes SSZ bytes (snappy-compressed for `.ssz_snappy`) through a temporary file and a rename,
+/// so an interrupted run never leaves a truncated state behind.
+fn write_ssz_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let data = if path.to_string_lossy().ends_with(".ssz_snappy") {
+        snap::raw::Encoder::new()
+            .compress_vec(bytes)
+            .map_err(|e| e.to_string())?
+    } else {
+        bytes.to_vec()
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn ms(since: Instant) -> String {
+    format!("{:.1} ms", since.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn genesis(args: GenesisArgs) -> Result<(), String> {
+    let config = load_config(args.config.as_deref(), args.preset)?;
+    let genesis_time = match args.genesis_time {
+        Some(t) => t,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs(),
+    };
+    let started = Instant::now();
+    let pubkeys =
+        ember::validator::interop::interop_pubkeys(args.validators, args.key_cache.as_deref())
+            .map_err(|e| e.to_string())?;
+    eprintln!(
+        "keys:    {} interop public keys in {}",
+        pubkeys.len(),
+        ms(started)
+    );
+    let started = Instant::now();
+    let (bytes, root) = with_preset!(args.preset, p => {
+        let state = p::transition::genesis::interop_genesis_state(&config, &pubkeys, genesis_time)
+            .map_err(|e| e.to_string())?;
+        (
+            ssz::Encode::as_ssz_bytes(&state),
+            tree_hash::TreeHash::tree_hash_root(&state),
+        )
+    });
+    eprintln!("state:   built and hashed in {}", ms(started));
+    write_ssz_file(&args.out, &bytes)?;
+    println!(
+        "genesis: {} ({} preset, Fulu, {} validators, genesis_time {genesis_time}, state root {root:?}, {} bytes)",
+        args.out.display(),
+        args.preset,
+        pubkeys.len(),
+        bytes.len()
+    );
+    Ok(())
+}
+
+/// Replays blocks without an execution client: payloads are taken as valid (the tool checks
+/// consensus, not execution), which it says when it starts.
+struct TrustPayloads;
+
+impl ember::consensus::execution::ExecutionEngine for TrustPayloads {
+    fn verify_and_notify_new_payload(
+        &self,
+        _request: &ember::consensus::execution::NewPayloadRequest<'_>,
+    ) -> bool {
+        true
+    }
+}
+
+fn transition(args: TransitionArgs) -> Result<(), String> {
+    use ssz::{Decode, Encode};
+    use tree_hash::TreeHash;
+    let config = load_config(args.config.as_deref(), args.preset)?;
+    eprintln!("note:    execution payloads are not executed (no execution client)");
+    with_preset!(args.preset, p => {
+        let started = Instant::now();
+        let bytes = read_ssz_file(&args.pre)?;
+        let mut state = p::BeaconState::from_ssz_bytes(&bytes)
+            .map_err(|e| format!("{}: invalid BeaconState: {e:?}", args.pre.display()))?;
+        eprintln!(
+            "pre:     slot {}, {} validators, {} ({})",
+            state.slot,
+            state.validators.len(),
+            state.fork_name(),
+            ms(started)
+        );
+        let pubkeys = ember::consensus::pubkey_cache::PubkeyCache::new();
+        for path in &args.blocks {
+            let bytes = read_ssz_file(path)?;
+            let block = p::SignedBeaconBlock::from_ssz_bytes(&bytes)
+                .map_err(|e| format!("{}: invalid SignedBeaconBlock: {e:?}", path.display()))?;
+            let verify = if args.no_signatures {
+                p::transition::block::VerifySignatures::No
+            } else {
+                p::transition::block::VerifySignatures::Batch(&pubkeys)
+            };
+            let started = Instant::now();
+            p::transition::block::state_transition(
+                &mut state,
+                &block,
+                true,
+                &config,
+                &TrustPayloads,
+                verify,
+            )
+            .map_err(|e| format!("{}: block at slot {}: {e}", path.display(), block.message.slot))?;
+            eprintln!("block:   slot {} applied in {}", block.message.slot, ms(started));
+        }
+        if args.slots > 0 {
+            let started = Instant::now();
+            let target = state
+                .slot
+                .checked_add(args.slots)
+                .ok_or("--slots overflows the slot number")?;
+            p::transition::slot::process_slots(&mut state, &config, target)
+                .map_err(|e| e.to_string())?;
+            eprintln!("slots:   +{} to slot {target} in {}", args.slots, ms(started));
+        }
+        let started = Instant::now();
+        state.apply_pending_updates().map_err(|e| format!("{e:?}"))?;
+        let root = state.tree_hash_root();
+        eprintln!("root:    {root:?} in {}", ms(started));
+        write_ssz_file(&args.post, &state.as_ssz_bytes())?;
+        println!("post:    {} (slot {}, state root {root:?})", args.post.display(), state.slot);
+        Ok(())
+    })
 }

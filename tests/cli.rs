@@ -104,3 +104,74 @@ fn clear_errors_for_unknown_type_and_bad_bytes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("snappy"));
 }
+
+#[test]
+fn genesis_then_transition_over_empty_slots() {
+    let dir = std::env::temp_dir().join(format!("ember-cli-genesis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let genesis = dir.join("genesis.ssz_snappy");
+    let post = dir.join("post.ssz");
+    let out = ember()
+        .args(["genesis", "--preset", "minimal", "--validators", "64"])
+        .args(["--genesis-time", "1700000000", "--out"])
+        .arg(&genesis)
+        .output()
+        .expect("run ember genesis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = snap::raw::Decoder::new()
+        .decompress_vec(&std::fs::read(&genesis).expect("genesis file"))
+        .expect("snappy");
+    let state = <minimal::BeaconState as ssz::Decode>::from_ssz_bytes(&bytes).expect("state");
+    assert_eq!(state.validators.len(), 64);
+    assert_eq!(state.genesis_time, 1_700_000_000);
+    assert_eq!(
+        state.fork_name(),
+        ember::consensus::primitives::ForkName::Fulu
+    );
+
+    // Two epochs and a bit of empty slots: epoch processing runs twice.
+    let out = ember()
+        .args([
+            "transition",
+            "--preset",
+            "minimal",
+            "--slots",
+            "17",
+            "--pre",
+        ])
+        .arg(&genesis)
+        .arg("--post")
+        .arg(&post)
+        .output()
+        .expect("run ember transition");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("slots:   +17 to slot 17"), "{stderr}");
+    let post_state = <minimal::BeaconState as ssz::Decode>::from_ssz_bytes(
+        &std::fs::read(&post).expect("post file"),
+    )
+    .expect("post state");
+    assert_eq!(post_state.slot, 17);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains(&format!("{:?}", post_state.tree_hash_root())));
+
+    // A wrong preset is refused with a clear error, not a panic.
+    let out = ember()
+        .args(["transition", "--preset", "mainnet", "--slots", "1", "--pre"])
+        .arg(&genesis)
+        .arg("--post")
+        .arg(dir.join("never.ssz"))
+        .output()
+        .expect("run ember transition");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid BeaconState"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -184,13 +184,12 @@ fn main() {
     for f in &failures {
         println!("{f}");
     }
+    for (group, why) in &skip_reasons {
+        println!("SKIP {group}: {why}");
+    }
     for (group, c) in &groups {
-        let why = skip_reasons
-            .get(group)
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
         println!(
-            "{group}: {} passed, {} failed, {} skipped{why}",
+            "{group}: {} passed, {} failed, {} skipped",
             c.passed, c.failed, c.skipped
         );
     }

@@ -9,15 +9,6 @@
 //! curve and in G2 (infinity allowed, as the spec allows it). The verify functions therefore
 //! skip blst's own group checks instead of paying for them on every call.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::arithmetic_side_effects,
-        clippy::indexing_slicing,
-        clippy::unwrap_used
-    )
-)]
-
 use std::borrow::Borrow;
 use std::fmt;
 

@@ -417,6 +417,18 @@ impl ChainConfig {
         Ok((config, unknown))
     }
 
+    /// This configuration with every fork from Altair to Fulu active at epoch 0: what a devnet
+    /// that starts directly in Fulu runs on.
+    pub fn with_forks_at_genesis(mut self) -> Self {
+        self.altair_fork_epoch = 0;
+        self.bellatrix_fork_epoch = 0;
+        self.capella_fork_epoch = 0;
+        self.deneb_fork_epoch = 0;
+        self.electra_fork_epoch = 0;
+        self.fulu_fork_epoch = 0;
+        self
+    }
+
     /// The fork active at `epoch` (Ember processes Electra onwards).
     pub fn fork_at_epoch(&self, epoch: Epoch) -> Option<ForkName> {
         if epoch >= self.fulu_fork_epoch {

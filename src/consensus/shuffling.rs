@@ -16,15 +16,6 @@
 //! Round count: the spec serialises the round number as one byte (`to_bytes(1, "little")`),
 //! so rounds are a `u8` here (mainnet `SHUFFLE_ROUND_COUNT` = 90, minimal = 10).
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::arithmetic_side_effects,
-        clippy::indexing_slicing,
-        clippy::unwrap_used
-    )
-)]
-
 use ethereum_hashing::hash_fixed;
 use std::num::{NonZeroU128, NonZeroU64};
 use std::ops::Range;

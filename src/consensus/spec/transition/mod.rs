@@ -21,4 +21,5 @@ pub use error::TransitionError;
 
 // Block processing (engineer B).
 pub mod block;
+pub mod genesis;
 pub mod signatures;

@@ -454,3 +454,39 @@ pub(crate) fn bls_pubkey_matches_credentials(pubkey: &BLSPubkey, credentials: &B
     let hash = hash_fixed(pubkey.as_slice());
     hash.get(1..) == credentials.get(1..)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::bls::SecretKey;
+
+    fn check(seed: u8, kind: SignatureKind, tamper: bool) -> SignatureCheck {
+        let sk = SecretKey::key_gen(&[seed; 32]).unwrap();
+        let message = [seed; 32];
+        let signed = if tamper { [0xff; 32] } else { message };
+        SignatureCheck {
+            kind,
+            pubkey: sk.public_key(),
+            message,
+            signature: sk.sign(&signed),
+        }
+    }
+
+    #[test]
+    fn batch_accepts_good_and_names_the_bad_one() {
+        let good: Vec<SignatureCheck> = (0..4)
+            .map(|i| check(i + 1, SignatureKind::Attestation { index: i.into() }, false))
+            .collect();
+        assert_eq!(verify_signature_checks(&good), Ok(()));
+        assert_eq!(verify_signature_checks(&[]), Ok(()));
+
+        let mut bad = good.clone();
+        bad.insert(2, check(9, SignatureKind::VoluntaryExit { index: 3 }, true));
+        assert_eq!(
+            verify_signature_checks(&bad),
+            Err(TransitionError::InvalidSignature(
+                SignatureKind::VoluntaryExit { index: 3 }
+            ))
+        );
+    }
+}

@@ -25,11 +25,13 @@ pub struct BlobParameters {
 }
 
 /// Spec fulu `get_blob_parameters`: the latest `BLOB_SCHEDULE` entry in force at `epoch`, else
-/// Electra's limit.
+/// Electra's limit. (Among entries of equal epoch the spec's stable descending sort picks the
+/// first listed; `max_by_key` returns the last maximum, hence the reversed iteration.)
 pub fn get_blob_parameters(config: &ChainConfig, epoch: Epoch) -> BlobParameters {
     config
         .blob_schedule
         .iter()
+        .rev()
         .filter(|entry| epoch >= entry.epoch)
         .max_by_key(|entry| entry.epoch)
         .map(|entry| BlobParameters {
@@ -202,4 +204,32 @@ pub fn process_execution_payload(
         excess_blob_gas: payload.excess_blob_gas,
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::config::BlobScheduleEntry;
+
+    #[test]
+    fn blob_parameters_follow_the_schedule() {
+        let mut config = ChainConfig::mainnet();
+        let at = |config: &ChainConfig, epoch| get_blob_parameters(config, epoch);
+        assert_eq!(at(&config, 0).max_blobs_per_block, 9);
+        assert_eq!(at(&config, 412_671).max_blobs_per_block, 9);
+        assert_eq!(at(&config, 412_672).max_blobs_per_block, 15);
+        assert_eq!(at(&config, 419_072).max_blobs_per_block, 21);
+        assert_eq!(at(&config, u64::MAX).max_blobs_per_block, 21);
+        config.blob_schedule = vec![
+            BlobScheduleEntry {
+                epoch: 5,
+                max_blobs_per_block: 1,
+            },
+            BlobScheduleEntry {
+                epoch: 5,
+                max_blobs_per_block: 2,
+            },
+        ];
+        assert_eq!(at(&config, 5).max_blobs_per_block, 1);
+    }
 }
