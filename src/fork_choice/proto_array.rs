@@ -409,6 +409,37 @@ impl ProtoArray {
             ))
     }
 
+    /// The leaves of the filtered block tree under the justified root (the spec tests'
+    /// `viable_for_head_roots_and_weights`): viable leaves descending from it, or the justified
+    /// root alone when none does.
+    pub fn viable_leaves(&mut self, params: &HeadParams) -> Result<Vec<Hash256>> {
+        self.find_head(params)?;
+        let justified_index = self.index_of(&params.justified_checkpoint.root).ok_or(
+            ForkChoiceError::UnknownBlock(params.justified_checkpoint.root),
+        )?;
+        let mut in_subtree = vec![false; self.nodes.len()];
+        let mut leaves = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let inside = i == justified_index
+                || self
+                    .parent_index(node)
+                    .and_then(|p| in_subtree.get(p).copied())
+                    .unwrap_or(false);
+            if let Some(flag) = in_subtree.get_mut(i) {
+                *flag = inside;
+            }
+            let is_leaf = !self.has_child.get(i).copied().unwrap_or(true);
+            let viable = self.best_descendant.get(i).is_some_and(|d| *d != NONE);
+            if inside && is_leaf && viable {
+                leaves.push(node.root);
+            }
+        }
+        if leaves.is_empty() {
+            leaves.push(params.justified_checkpoint.root);
+        }
+        Ok(leaves)
+    }
+
     /// `filter_block_tree` for a leaf: its voting source is the store's justified epoch or at
     /// most two epochs old, and its chain holds the finalized block at the finalized slot.
     fn is_viable_leaf(&self, node: &ProtoNode, params: &HeadParams) -> bool {

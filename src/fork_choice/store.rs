@@ -556,23 +556,40 @@ impl ForkChoice {
         )
     }
 
-    /// Spec `get_head`: the viable head by LMD-GHOST from the justified checkpoint.
-    pub fn get_head(&mut self) -> Result<Hash256> {
-        self.ensure_balances()?;
-        self.apply_pending_votes()?;
+    fn head_params(&self) -> Result<HeadParams> {
         let proposer_boost = if self.proposer_boost_root == Hash256::ZERO {
             None
         } else {
             Some((self.proposer_boost_root, self.get_proposer_score()?))
         };
-        let params = HeadParams {
+        Ok(HeadParams {
             justified_checkpoint: self.justified_checkpoint,
             finalized_checkpoint: self.finalized_checkpoint,
             finalized_slot: self.compute_start_slot_at_epoch(self.finalized_checkpoint.epoch)?,
             current_epoch: self.get_current_store_epoch()?,
             slots_per_epoch: self.config.slots_per_epoch,
             proposer_boost,
-        };
+        })
+    }
+
+    /// The leaves of the filtered block tree under the justified root with their
+    /// `get_weight` (the spec tests' `viable_for_head_roots_and_weights` check).
+    pub fn get_viable_for_head_roots_and_weights(&mut self) -> Result<Vec<(Hash256, u64)>> {
+        self.ensure_balances()?;
+        self.apply_pending_votes()?;
+        let params = self.head_params()?;
+        let leaves = self.proto_array.viable_leaves(&params)?;
+        leaves
+            .into_iter()
+            .map(|root| Ok((root, self.get_weight(&root)?)))
+            .collect()
+    }
+
+    /// Spec `get_head`: the viable head by LMD-GHOST from the justified checkpoint.
+    pub fn get_head(&mut self) -> Result<Hash256> {
+        self.ensure_balances()?;
+        self.apply_pending_votes()?;
+        let params = self.head_params()?;
         self.proto_array.find_head(&params)
     }
 

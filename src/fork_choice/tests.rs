@@ -109,6 +109,29 @@ impl Naive {
             false
         }
     }
+    /// `get_viable_for_head_checks`: leaves of the filtered tree reached from the justified root.
+    fn viable_leaves(&self) -> Vec<(Hash256, u64)> {
+        let mut viable = HashSet::new();
+        self.filter(self.justified.root, &mut viable);
+        let mut pending = vec![self.justified.root];
+        let mut leaves = Vec::new();
+        while let Some(node) = pending.pop() {
+            let children: Vec<Hash256> = self
+                .blocks
+                .values()
+                .filter(|b| b.parent_root == node && viable.contains(&b.root))
+                .map(|b| b.root)
+                .collect();
+            if children.is_empty() {
+                leaves.push((node, self.weight(node)));
+            } else {
+                pending.extend(children);
+            }
+        }
+        leaves.sort();
+        leaves
+    }
+
     fn head(&self) -> Hash256 {
         let mut viable = HashSet::new();
         self.filter(self.justified.root, &mut viable);
@@ -312,6 +335,13 @@ fn proto_array_head_equals_spec_head() {
             let expected = naive.head();
             let got = fc.get_head().unwrap();
             assert_eq!(got, expected, "seed {seed} step {step}");
+            let mut leaves = fc.get_viable_for_head_roots_and_weights().unwrap();
+            leaves.sort();
+            assert_eq!(
+                leaves,
+                naive.viable_leaves(),
+                "leaves seed {seed} step {step}"
+            );
             // Weights of every live block.
             let live: Vec<BlockSummary> = all
                 .iter()

@@ -286,6 +286,15 @@ fn run_checks(store: &mut ForkChoiceStore, checks: &Value) -> Result<(), String>
                         "head: ({slot}, {head}) != expected ({want_slot}, {want_root})"
                     ));
                 }
+                // The head is one of the filtered tree's leaves.
+                let leaves = store
+                    .get_viable_for_head_roots_and_weights()
+                    .map_err(|e| e.to_string())?;
+                if !leaves.iter().any(|(root, _)| *root == head) {
+                    return Err(format!(
+                        "head {head} not among the viable leaves {leaves:?}"
+                    ));
+                }
             }
             "justified_checkpoint" | "finalized_checkpoint" => {
                 let want_epoch = u64_field(expected, "epoch")?;
@@ -322,6 +331,23 @@ fn run_checks(store: &mut ForkChoiceStore, checks: &Value) -> Result<(), String>
                     return Err(format!(
                         "get_proposer_head: {} != expected {want} ({info:?})",
                         info.proposer_head
+                    ));
+                }
+            }
+            "viable_for_head_roots_and_weights" => {
+                let mut want = Vec::new();
+                for entry in expected.as_sequence().ok_or("viable_for_head not a list")? {
+                    let root = root_of(entry.get("root").ok_or("leaf root missing")?)?;
+                    want.push((root, u64_field(entry, "weight")?));
+                }
+                want.sort();
+                let mut got = store
+                    .get_viable_for_head_roots_and_weights()
+                    .map_err(|e| e.to_string())?;
+                got.sort();
+                if got != want {
+                    return Err(format!(
+                        "viable_for_head_roots_and_weights: {got:?} != expected {want:?}"
                     ));
                 }
             }

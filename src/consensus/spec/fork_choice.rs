@@ -325,6 +325,19 @@ impl ForkChoiceStore {
         self.fork_choice.get_head()
     }
 
+    /// Spec `get_weight` of a block.
+    pub fn get_weight(&mut self, root: &Root) -> Result<Gwei> {
+        self.sync_justified_balances()?;
+        self.fork_choice.get_weight(root)
+    }
+
+    /// The leaves of the filtered block tree with their weights (the spec tests'
+    /// `viable_for_head_roots_and_weights`).
+    pub fn get_viable_for_head_roots_and_weights(&mut self) -> Result<Vec<(Root, Gwei)>> {
+        self.sync_justified_balances()?;
+        self.fork_choice.get_viable_for_head_roots_and_weights()
+    }
+
     /// Spec `on_block` (Fulu): checks, data availability, the state transition (signatures
     /// batched, state root checked), then the store updates of
     /// [`ForkChoice::on_block`] with the block's pulled-up tip. Returns the block root. A known
