@@ -38,7 +38,7 @@ mod store;
 mod votes;
 
 pub use error::ForkChoiceError;
-pub use proto_array::{NodeId, ProtoArray, ProtoNode};
+pub use proto_array::{HeadParams, NodeId, ProtoArray, ProtoNode};
 pub use store::{
     AttestationInfo, BlockSummary, ForkChoice, ForkChoiceConfig, JustifiedBalances,
     ProposerHeadInfo,
