@@ -6,5 +6,6 @@
 //! - [`tools`]: command-line tools built on the consensus code (SSZ inspection).
 
 pub mod consensus;
+pub mod fork_choice;
 pub mod tools;
 pub mod validator;

@@ -36,5 +36,9 @@ mod containers;
 #[path = "spec/transition/mod.rs"]
 pub mod transition;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/fork_choice.rs"]
+pub mod fork_choice;
+
 pub use beacon_state::BeaconState;
 pub use containers::*;

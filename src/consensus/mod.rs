@@ -22,6 +22,7 @@ pub mod bls;
 pub mod config;
 pub mod constants;
 pub mod execution;
+pub mod kzg;
 pub mod preset;
 pub mod primitives;
 pub mod pubkey_cache;

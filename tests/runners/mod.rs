@@ -3,6 +3,7 @@
 mod bls;
 mod epoch_processing;
 mod fork;
+mod fork_choice;
 mod rewards;
 mod sanity_slots;
 mod shuffling;
@@ -38,6 +39,7 @@ pub fn run(case: &Case) -> Outcome {
         (_, "electra" | "fulu", "sanity" | "finality" | "random") if case.handler != "slots" => {
             sanity_blocks::run(case)
         }
+        (_, "electra" | "fulu", "fork_choice") => fork_choice::run(case),
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }
