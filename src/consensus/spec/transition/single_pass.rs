@@ -24,6 +24,7 @@
 //! processing (activations and exits are scheduled at `current + 1 + MAX_SEED_LOOKAHEAD` or
 //! later); registry updates change no balance and slashings no validator record.
 
+use super::caches::{ColumnChunk, ValidatorColumns};
 use super::epoch::*;
 use super::error::TransitionError;
 use super::helpers::*;
@@ -31,8 +32,11 @@ use super::*;
 use crate::consensus::arith::{to_u64, to_usize, SafeArith};
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
+use crate::consensus::preset::PresetName;
 use crate::consensus::primitives::*;
+use milhouse::level_iter::LevelNode;
 use milhouse::{List, Vector};
+use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, TransitionError>;
 
@@ -40,6 +44,24 @@ const SLASHED: u8 = 1;
 const ACTIVE_PREVIOUS: u8 = 1 << 1;
 const ELIGIBLE: u8 = 1 << 2;
 const COMPOUNDING: u8 = 1 << 3;
+
+/// One validator's fields as the pass reads them from the column cache.
+struct Record {
+    effective_balance: Gwei,
+    activation_eligibility_epoch: Epoch,
+    activation_epoch: Epoch,
+    exit_epoch: Epoch,
+    withdrawable_epoch: Epoch,
+    slashed: bool,
+    compounding: bool,
+}
+
+impl Record {
+    /// Spec `is_active_validator`.
+    fn is_active(&self, epoch: Epoch) -> bool {
+        self.activation_epoch <= epoch && epoch < self.exit_epoch
+    }
+}
 
 /// What the registry-update step will do to a validator (spec `process_registry_updates`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,18 +117,36 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     let mut total_active_balance: Gwei = 0;
     let mut previous_flag_balances = [0 as Gwei; 3];
     let mut current_target_balance: Gwei = 0;
-    for (index, ((((validator, balance), previous), current), score)) in (0u64..).zip(
-        state
-            .validators
+    let columns = refresh_validator_columns(state, None)?;
+    let records = columns.chunks.iter().flat_map(|chunk| {
+        chunk
+            .effective_balance
             .iter()
+            .zip(chunk.activation_eligibility_epoch.iter())
+            .zip(chunk.activation_epoch.iter())
+            .zip(chunk.exit_epoch.iter())
+            .zip(chunk.withdrawable_epoch.iter())
+            .zip(chunk.flags.iter())
+            .map(|(((((&eb, &aee), &ae), &ee), &we), &flags)| Record {
+                effective_balance: eb,
+                activation_eligibility_epoch: aee,
+                activation_epoch: ae,
+                exit_epoch: ee,
+                withdrawable_epoch: we,
+                slashed: flags & ColumnChunk::SLASHED != 0,
+                compounding: flags & ColumnChunk::COMPOUNDING != 0,
+            })
+    });
+    for (index, ((((validator, balance), previous), current), score)) in (0u64..).zip(
+        records
             .zip(state.balances.iter())
             .zip(state.previous_epoch_participation.iter())
             .zip(state.current_epoch_participation.iter())
             .zip(state.inactivity_scores.iter()),
     ) {
         let effective_balance = validator.effective_balance;
-        let active_current = is_active_validator(validator, current_epoch);
-        let active_previous = is_active_validator(validator, previous_epoch);
+        let active_current = validator.is_active(current_epoch);
+        let active_previous = validator.is_active(previous_epoch);
         let mut bits = 0u8;
         if validator.slashed {
             bits |= SLASHED;
@@ -114,10 +154,14 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         if active_previous {
             bits |= ACTIVE_PREVIOUS;
         }
-        if is_eligible_validator(validator, previous_epoch) {
+        // get_eligible_validator_indices
+        if active_previous
+            || (validator.slashed
+                && previous_epoch.saturating_add(1) < validator.withdrawable_epoch)
+        {
             bits |= ELIGIBLE;
         }
-        if has_compounding_withdrawal_credential(validator) {
+        if validator.compounding {
             bits |= COMPOUNDING;
         }
         if active_current {
@@ -133,11 +177,14 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
                 }
             }
         }
-        if is_fulu && is_active_validator(validator, lookahead_epoch) {
+        if is_fulu && validator.is_active(lookahead_epoch) {
             lookahead_active.push(index);
         }
-        // The branches of `process_registry_updates`, in its order.
-        if is_eligible_for_activation_queue(validator) {
+        // The branches of `process_registry_updates`, in its order
+        // (is_eligible_for_activation_queue, ejection, is_eligible_for_activation).
+        if validator.activation_eligibility_epoch == FAR_FUTURE_EPOCH
+            && effective_balance >= PRESET.min_activation_balance
+        {
             registry_actions.push((index, RegistryAction::QueueForActivation));
         } else if active_current && effective_balance <= config.ejection_balance {
             registry_actions.push((index, RegistryAction::Eject));
@@ -156,6 +203,13 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         previous_flags.push(*previous);
         status.push(bits);
     }
+    if effective_balances.len() != n {
+        return Err(TransitionError::Tree(format!(
+            "validator columns cover {} of {n} validators",
+            effective_balances.len()
+        )));
+    }
+    drop(columns);
     let total_active_balance = total_active_balance.max(increment);
     state
         .caches
@@ -247,15 +301,22 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     // ---- (4) Registry updates (before slashings in the spec; they touch no balance).
     let activation_epoch = compute_activation_exit_epoch(current_epoch)?;
     let finalized_epoch = state.finalized_checkpoint.epoch;
+    // Validators whose records this function changes, for the column cache.
+    let mut modified: Vec<ValidatorIndex> = Vec::new();
     for (index, action) in registry_actions {
         match action {
             RegistryAction::QueueForActivation => {
                 get_validator_mut(state, index)?.activation_eligibility_epoch = next_epoch;
+                modified.push(index);
             }
-            RegistryAction::Eject => initiate_validator_exit(state, config, index)?,
+            RegistryAction::Eject => {
+                initiate_validator_exit(state, config, index)?;
+                modified.push(index);
+            }
             RegistryAction::MaybeActivate(eligibility_epoch) => {
                 if eligibility_epoch <= finalized_epoch {
                     get_validator_mut(state, index)?.activation_epoch = activation_epoch;
+                    modified.push(index);
                 }
             }
         }
@@ -350,6 +411,7 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     }
     for (index, effective_balance) in effective_balance_changes {
         get_validator_mut(state, index)?.effective_balance = effective_balance;
+        modified.push(index);
     }
     // Validators the deposits appended: as the spec does for every validator.
     let appended: Vec<(ValidatorIndex, Gwei)> = (to_u64(n)?..)
@@ -371,6 +433,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         get_validator_mut(state, index)?.effective_balance = effective_balance;
     }
     state.caches.clear_total_active_balance();
+    modified.sort_unstable();
+    modified.dedup();
+    refresh_validator_columns(state, Some(&modified))?;
 
     // ---- (7) The rest, as the spec writes it.
     process_slashings_reset(state)?;
@@ -438,4 +503,132 @@ fn write_back<N: typenum::Unsigned>(
         *list = List::new(new.to_vec())?;
     }
     Ok(())
+}
+
+/// Validators per chunk of the column cache: mainnet 4096 (562 chunks for 2.3M validators);
+/// minimal 8, so that the spec tests' small registries span several chunks.
+fn column_chunk_len() -> usize {
+    match PRESET.name {
+        PresetName::Minimal => 8,
+        PresetName::Mainnet => 4096,
+    }
+}
+
+/// Brings the validator column cache up to date with `state.validators` and returns it.
+///
+/// - `modified == None`: every chunk whose milhouse subtree is not the one the cache read is
+///   read again (chunk 0 always is).
+/// - `modified == Some(indices)` (sorted): the cached columns were exact before exactly these
+///   records changed and validators were appended; those entries are re-read, the rest kept.
+pub fn refresh_validator_columns(
+    state: &mut BeaconState,
+    modified: Option<&[ValidatorIndex]>,
+) -> Result<Arc<ValidatorColumns>> {
+    state.validators.apply_updates()?;
+    let chunk_len = column_chunk_len();
+    let n = state.validators.len();
+    let old = state
+        .caches
+        .validator_columns()
+        .filter(|c| c.chunk_len == chunk_len);
+    let chunk_count = n.div_ceil(chunk_len);
+    let mut nodes: Vec<Option<milhouse::Arc<milhouse::Tree<Validator>>>> =
+        Vec::with_capacity(chunk_count);
+    if chunk_count > 0 {
+        nodes.push(None);
+    }
+    if n > chunk_len {
+        for node in state.validators.level_iter_from(chunk_len)? {
+            match node {
+                LevelNode::Internal(subtree) => nodes.push(Some(subtree.clone())),
+                LevelNode::PackedLeaf(_) => {
+                    return Err(TransitionError::Tree(
+                        "validator list has packed leaves".into(),
+                    ))
+                }
+            }
+        }
+    }
+    if nodes.len() != chunk_count {
+        return Err(TransitionError::Tree(format!(
+            "{} validator subtrees for {chunk_count} chunks",
+            nodes.len()
+        )));
+    }
+    let mut modified = modified.map(|m| m.iter().copied().peekable());
+    let mut chunks = Vec::with_capacity(chunk_count);
+    for (k, node) in nodes.into_iter().enumerate() {
+        let start = k.safe_mul(chunk_len)?;
+        let len = chunk_len.min(n.safe_sub(start)?);
+        let old_chunk = old.as_ref().and_then(|c| c.chunks.get(k));
+        let chunk = match (&mut modified, old_chunk) {
+            // Patch: re-read the modified entries and any appended ones.
+            (Some(modified), Some(old_chunk)) if old_chunk.len() <= len => {
+                let mut chunk = ColumnChunk::clone(old_chunk);
+                let end = to_u64(start.safe_add(len)?)?;
+                while let Some(index) = modified.next_if(|&i| i < end) {
+                    let i = to_usize(index)?.safe_sub(start)?;
+                    let validator = get_validator(state, index)?;
+                    if i < chunk.len() && !chunk.set(i, validator) {
+                        return Err(TransitionError::UnknownValidator(index));
+                    }
+                }
+                let have = chunk.len();
+                if have < len {
+                    for validator in state
+                        .validators
+                        .iter_from(start.safe_add(have)?)?
+                        .take(len.safe_sub(have)?)
+                    {
+                        chunk.push(validator);
+                    }
+                }
+                chunk.node = node;
+                Arc::new(chunk)
+            }
+            // Validate: the same subtree means the same records.
+            (None, Some(old_chunk))
+                if old_chunk.len() == len
+                    && matches!((&old_chunk.node, &node), (Some(a), Some(b)) if milhouse::Arc::ptr_eq(a, b)) =>
+            {
+                Arc::clone(old_chunk)
+            }
+            _ => {
+                if let Some(modified) = &mut modified {
+                    let end = to_u64(start.safe_add(len)?)?;
+                    while modified.next_if(|&i| i < end).is_some() {}
+                }
+                let mut chunk = ColumnChunk::with_capacity(len);
+                for validator in state.validators.iter_from(start)?.take(len) {
+                    chunk.push(validator);
+                }
+                chunk.node = node;
+                Arc::new(chunk)
+            }
+        };
+        chunks.push(chunk);
+    }
+    let columns = Arc::new(ValidatorColumns {
+        chunk_len,
+        len: n,
+        chunks,
+    });
+    state
+        .caches
+        .set_validator_columns(Some(Arc::clone(&columns)));
+    Ok(columns)
+}
+
+/// Whether the column cache, if any, equals the registry (for tests).
+pub fn validator_columns_consistent(state: &BeaconState) -> bool {
+    let Some(columns) = state.caches.validator_columns() else {
+        return true;
+    };
+    columns.len == state.validators.len()
+        && columns
+            .chunks
+            .iter()
+            .flat_map(|chunk| (0..chunk.len()).map(move |i| (chunk, i)))
+            .zip(state.validators.iter())
+            .all(|((chunk, i), validator)| chunk.matches(i, validator))
 }
