@@ -107,9 +107,6 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     let slashings_target_epoch =
         current_epoch.safe_add(PRESET.epochs_per_slashings_vector.safe_div(2)?)?;
     let mut effective_balances: Vec<Gwei> = Vec::with_capacity(n);
-    let mut balances: Vec<Gwei> = Vec::with_capacity(n);
-    let mut scores: Vec<u64> = Vec::with_capacity(n);
-    let mut previous_flags: Vec<u8> = Vec::with_capacity(n);
     let mut status: Vec<u8> = Vec::with_capacity(n);
     let mut lookahead_active: Vec<ValidatorIndex> = Vec::new();
     let mut registry_actions: Vec<(ValidatorIndex, RegistryAction)> = Vec::new();
@@ -137,13 +134,13 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
                 compounding: flags & ColumnChunk::COMPOUNDING != 0,
             })
     });
-    for (index, ((((validator, balance), previous), current), score)) in (0u64..).zip(
-        records
-            .zip(state.balances.iter())
-            .zip(state.previous_epoch_participation.iter())
-            .zip(state.current_epoch_participation.iter())
-            .zip(state.inactivity_scores.iter()),
-    ) {
+    let balances = read_packed_list(&state.balances)?;
+    let scores = read_packed_list(&state.inactivity_scores)?;
+    let previous_flags = read_packed_list(&state.previous_epoch_participation)?;
+    let current_flags = read_packed_list(&state.current_epoch_participation)?;
+    for (index, (validator, (previous, current))) in
+        (0u64..).zip(records.zip(previous_flags.iter().zip(current_flags.iter())))
+    {
         let effective_balance = validator.effective_balance;
         let active_current = validator.is_active(current_epoch);
         let active_previous = validator.is_active(previous_epoch);
@@ -198,11 +195,11 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
             slashing_candidates.push(index);
         }
         effective_balances.push(effective_balance);
-        balances.push(*balance);
-        scores.push(*score);
-        previous_flags.push(*previous);
         status.push(bits);
     }
+    drop(current_flags);
+    let mut balances = balances;
+    let mut scores = scores;
     if effective_balances.len() != n {
         return Err(TransitionError::Tree(format!(
             "validator columns cover {} of {n} validators",
@@ -505,6 +502,58 @@ fn write_back<N: typenum::Unsigned>(
     Ok(())
 }
 
+/// Elements per subtree that [`read_packed_list`] walks (a power of two, a multiple of every
+/// packing factor).
+const READ_CHUNK: usize = 1 << 14;
+
+/// All elements of a packed list (`u64`, `u8`, ...) in order, read leaf by leaf.
+///
+/// milhouse's element iterator costs about 20 ns per element (2.3M balances: ~45 ms); walking
+/// the subtrees and copying each packed leaf's values costs a few ns per leaf. Falls back to
+/// the element iterator when the list has pending updates.
+pub fn read_packed_list<T, N, U>(list: &List<T, N, U>) -> Result<Vec<T>>
+where
+    T: milhouse::Value + Copy,
+    N: typenum::Unsigned,
+    U: milhouse::UpdateMap<T>,
+{
+    let n = list.len();
+    if list.has_pending_updates() {
+        return Ok(list.iter().copied().collect());
+    }
+    let mut out = Vec::with_capacity(n);
+    // The first chunk, which `level_iter_from` does not reach, element by element.
+    out.extend(list.iter().take(READ_CHUNK.min(n)).copied());
+    if n > READ_CHUNK {
+        let mut stack: Vec<&milhouse::Tree<T>> = Vec::with_capacity(64);
+        for node in list.level_iter_from(READ_CHUNK)? {
+            match node {
+                LevelNode::Internal(root) => stack.push(root),
+                LevelNode::PackedLeaf(value) => out.push(*value),
+            }
+            while let Some(tree) = stack.pop() {
+                match tree {
+                    milhouse::Tree::Node { left, right, .. } => {
+                        stack.push(right);
+                        stack.push(left);
+                    }
+                    milhouse::Tree::PackedLeaf(leaf) => out.extend_from_slice(&leaf.values),
+                    milhouse::Tree::Leaf(leaf) => out.push(*leaf.value),
+                    milhouse::Tree::Zero(_) => {}
+                }
+            }
+        }
+    }
+    out.truncate(n);
+    if out.len() != n {
+        return Err(TransitionError::Tree(format!(
+            "read {} of {n} list elements",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
 /// Validators per chunk of the column cache: mainnet 4096 (562 chunks for 2.3M validators);
 /// minimal 8, so that the spec tests' small registries span several chunks.
 fn column_chunk_len() -> usize {
@@ -631,4 +680,53 @@ pub fn validator_columns_consistent(state: &BeaconState) -> bool {
             .flat_map(|chunk| (0..chunk.len()).map(move |i| (chunk, i)))
             .zip(state.validators.iter())
             .all(|((chunk, i), validator)| chunk.matches(i, validator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type L64 = List<u64, typenum::U1099511627776>;
+    type L8 = List<u8, typenum::U1099511627776>;
+
+    #[test]
+    fn read_packed_list_matches_iteration() {
+        for n in [
+            0usize,
+            1,
+            3,
+            4,
+            5,
+            READ_CHUNK - 1,
+            READ_CHUNK,
+            READ_CHUNK + 1,
+            3 * READ_CHUNK + 7,
+            5 * READ_CHUNK,
+        ] {
+            let values: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+            let mut list = L64::new(values.clone()).unwrap();
+            assert_eq!(read_packed_list(&list).unwrap(), values, "u64 n={n}");
+            let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let list8 = L8::new(bytes.clone()).unwrap();
+            assert_eq!(read_packed_list(&list8).unwrap(), bytes, "u8 n={n}");
+            let zeros = L8::repeat(0, n).unwrap();
+            assert_eq!(
+                read_packed_list(&zeros).unwrap(),
+                vec![0u8; n],
+                "repeat n={n}"
+            );
+            // Pending updates, then applied updates and a push.
+            if n > 0 {
+                *list.get_mut(n - 1).unwrap() = 7;
+                let mut expected = values.clone();
+                expected[n - 1] = 7;
+                assert_eq!(read_packed_list(&list).unwrap(), expected);
+                list.apply_updates().unwrap();
+                list.push(9).unwrap();
+                list.apply_updates().unwrap();
+                expected.push(9);
+                assert_eq!(read_packed_list(&list).unwrap(), expected);
+            }
+        }
+    }
 }
