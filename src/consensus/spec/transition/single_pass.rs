@@ -225,8 +225,8 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     }
 
     // ---- (3) Inactivity scores, rewards and penalties, slashings.
-    let original_balances = balances.clone();
-    let original_scores = scores.clone();
+    let mut balance_changes = ChangeLog::new(n);
+    let mut score_changes = ChangeLog::new(n);
     if current_epoch != GENESIS_EPOCH {
         let in_leak = is_in_inactivity_leak(state)?;
         let base_reward_per_increment = base_reward_per_increment(total_active_balance)?;
@@ -242,16 +242,18 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         let inactivity_denominator = config
             .inactivity_score_bias
             .safe_mul(PRESET.inactivity_penalty_quotient_bellatrix)?;
-        for ((((balance, score), &effective_balance), &flags), &bits) in balances
+        for (index, ((((balance, score), &effective_balance), &flags), &bits)) in balances
             .iter_mut()
             .zip(scores.iter_mut())
             .zip(effective_balances.iter())
             .zip(previous_flags.iter())
             .zip(status.iter())
+            .enumerate()
         {
             if bits & ELIGIBLE == 0 {
                 continue;
             }
+            let (balance_before, score_before) = (*balance, *score);
             let unslashed_active = bits & (SLASHED | ACTIVE_PREVIOUS) == ACTIVE_PREVIOUS;
             let participates = |flag_index: usize| unslashed_active && has_flag(flags, flag_index);
             // process_inactivity_updates
@@ -291,6 +293,12 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
                     .safe_mul(*score)?
                     .safe_div(inactivity_denominator)?;
                 *balance = balance.saturating_sub(penalty);
+            }
+            if *balance != balance_before {
+                balance_changes.record(index);
+            }
+            if *score != score_before {
+                score_changes.record(index);
             }
         }
     }
@@ -340,15 +348,17 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
             let balance = balances
                 .get_mut(i)
                 .ok_or(TransitionError::UnknownValidator(index))?;
+            let before = *balance;
             *balance = balance.saturating_sub(penalty);
+            if *balance != before {
+                balance_changes.record(i);
+            }
         }
     }
 
     // ---- (5) Write back balances and scores.
-    write_back(&mut state.balances, &balances, &original_balances)?;
-    write_back(&mut state.inactivity_scores, &scores, &original_scores)?;
-    drop(original_balances);
-    drop(original_scores);
+    write_back(&mut state.balances, &balances, balance_changes)?;
+    write_back(&mut state.inactivity_scores, &scores, score_changes)?;
 
     process_eth1_data_reset(state)?;
 
@@ -476,29 +486,60 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     Ok(())
 }
 
-/// Writes `new` into `list` (same length as `old`, its previous content): element by element
-/// when few changed (keeping the tree's cached hashes), by rebuilding the list otherwise.
+/// The indices of a flat copy that changed, kept while they are few (below an eighth of the
+/// list); past that, only the fact that many did.
+struct ChangeLog {
+    indices: Vec<usize>,
+    limit: usize,
+    dense: bool,
+}
+
+impl ChangeLog {
+    fn new(len: usize) -> Self {
+        ChangeLog {
+            indices: Vec::new(),
+            limit: len / 8,
+            dense: false,
+        }
+    }
+
+    fn record(&mut self, index: usize) {
+        if self.dense {
+            return;
+        }
+        if self.indices.len() >= self.limit {
+            self.dense = true;
+            self.indices = Vec::new();
+        } else {
+            self.indices.push(index);
+        }
+    }
+}
+
+/// Writes the changes logged in `changes` from `new` into `list`: element by element when few
+/// changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
+/// when many did.
 fn write_back<N: typenum::Unsigned>(
     list: &mut List<u64, N>,
     new: &[u64],
-    old: &[u64],
+    changes: ChangeLog,
 ) -> Result<()> {
-    let changed = new.iter().zip(old).filter(|(a, b)| a != b).count();
-    if changed == 0 {
+    if changes.dense {
+        *list = List::try_from_iter(new.iter().copied())?;
         return Ok(());
     }
-    if changed.safe_mul(8)? < new.len() {
-        for (i, (a, b)) in new.iter().zip(old).enumerate() {
-            if a != b {
-                *list
-                    .get_mut(i)
-                    .ok_or(TransitionError::UnknownValidator(to_u64(i)?))? = *a;
-            }
-        }
-        list.apply_updates()?;
-    } else {
-        *list = List::new(new.to_vec())?;
+    if changes.indices.is_empty() {
+        return Ok(());
     }
+    for i in changes.indices {
+        let value = *new
+            .get(i)
+            .ok_or(TransitionError::UnknownValidator(to_u64(i)?))?;
+        *list
+            .get_mut(i)
+            .ok_or(TransitionError::UnknownValidator(to_u64(i)?))? = value;
+    }
+    list.apply_updates()?;
     Ok(())
 }
 
