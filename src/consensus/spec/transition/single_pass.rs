@@ -109,6 +109,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     let mut effective_balances: Vec<Gwei> = Vec::with_capacity(n);
     let mut status: Vec<u8> = Vec::with_capacity(n);
     let mut lookahead_active: Vec<ValidatorIndex> = Vec::new();
+    // The next epoch's active set, needed only when a sync committee period starts.
+    let sync_committee_update = next_epoch.safe_rem(PRESET.epochs_per_sync_committee_period)? == 0;
+    let mut next_active: Vec<ValidatorIndex> = Vec::new();
     let mut registry_actions: Vec<(ValidatorIndex, RegistryAction)> = Vec::new();
     let mut slashing_candidates: Vec<ValidatorIndex> = Vec::new();
     let mut total_active_balance: Gwei = 0;
@@ -176,6 +179,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         }
         if is_fulu && validator.is_active(lookahead_epoch) {
             lookahead_active.push(index);
+        }
+        if sync_committee_update && validator.is_active(next_epoch) {
+            next_active.push(index);
         }
         // The branches of `process_registry_updates`, in its order
         // (is_eligible_for_activation_queue, ejection, is_eligible_for_activation).
@@ -449,7 +455,19 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     process_randao_mixes_reset(state)?;
     process_historical_summaries_update(state)?;
     process_participation_flag_updates(state)?;
-    process_sync_committee_updates(state)?;
+    if sync_committee_update {
+        // process_sync_committee_updates, with the next epoch's active set gathered in (1)
+        // (unchanged since: see the module documentation) and the updated effective
+        // balances from the flat copy (appended validators are not active next epoch).
+        let indices = compute_sync_committee_indices(state, next_epoch, &next_active, |index| {
+            effective_balances
+                .get(to_usize(index)?)
+                .copied()
+                .ok_or(TransitionError::UnknownValidator(index))
+        })?;
+        let next = Arc::new(sync_committee_from_indices(state, &indices)?);
+        state.current_sync_committee = std::mem::replace(&mut state.next_sync_committee, next);
+    }
     if is_fulu {
         // process_proposer_lookahead, reading the updated effective balances from the flat
         // copy (validators appended by deposits are not active in `lookahead_epoch`).
