@@ -351,7 +351,10 @@ fn epoch_transition_2_3m_validators() {
     let active = get_active_validator_indices(&state, next_epoch);
     let (t, c) = (Instant::now(), cpu_ms());
     let indices = compute_sync_committee_indices(&state, next_epoch, &active, |index| {
-        Ok(state.validators.get(index as usize).map_or(0, |v| v.effective_balance))
+        Ok(state
+            .validators
+            .get(index as usize)
+            .map_or(0, |v| v.effective_balance))
     })
     .expect("sync committee");
     println!(
@@ -360,7 +363,10 @@ fn epoch_transition_2_3m_validators() {
         cpu_ms() - c,
         indices.len()
     );
-    assert_eq!(indices, get_next_sync_committee_indices(&state).expect("sync committee"));
+    assert_eq!(
+        indices,
+        get_next_sync_committee_indices(&state).expect("sync committee")
+    );
 }
 
 #[test]
