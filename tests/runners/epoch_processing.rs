@@ -10,7 +10,9 @@ use super::state_check::{chain_config, compare_states, fork, load_state};
 use crate::{Case, Outcome};
 use ember::consensus::config::ChainConfig;
 use ember::consensus::minimal::transition::epoch::*;
-use ember::consensus::minimal::transition::single_pass::process_epoch_single_pass;
+use ember::consensus::minimal::transition::single_pass::{
+    process_epoch_single_pass, validator_columns_consistent,
+};
 use ember::consensus::minimal::transition::TransitionError;
 use ember::consensus::minimal::BeaconState;
 use ember::consensus::primitives::ForkName;
@@ -88,5 +90,8 @@ fn check_full_epoch(case: &Case, fork: ForkName, config: &ChainConfig) -> Result
     let mut fast = pre;
     process_epoch_single_pass(&mut fast, config)
         .map_err(|e| format!("process_epoch_single_pass: {e}"))?;
+    if !validator_columns_consistent(&fast) {
+        return Err("process_epoch_single_pass left a stale validator column cache".into());
+    }
     compare_states(&mut fast, &mut expected).map_err(|e| format!("process_epoch_single_pass: {e}"))
 }

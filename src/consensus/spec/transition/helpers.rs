@@ -283,10 +283,12 @@ impl SwapOrNot {
                 .into(),
             );
         }
-        let mut sources: std::collections::HashMap<u32, [u8; 32]> =
-            std::collections::HashMap::new();
+        // Source hashes of this round, by bucket (`position // 256`): a flat table, as the
+        // buckets of one index count are few (9,000 for 2.3M) and mostly all needed.
+        let bucket_count = to_usize(self.count.safe_sub(1)? >> 8)?.safe_add(1)?;
+        let mut sources: Vec<Option<[u8; 32]>> = vec![None; bucket_count];
         for (round, &pivot) in (0u8..).zip(self.pivots.iter()) {
-            sources.clear();
+            sources.iter_mut().for_each(|s| *s = None);
             for index in current.iter_mut() {
                 let (flip, position) = self.flip_position(pivot, *index)?;
                 let bucket = u32::try_from(position >> 8).map_err(|_| {
@@ -294,9 +296,13 @@ impl SwapOrNot {
                         index_count: self.count,
                     }
                 })?;
-                let source = sources
-                    .entry(bucket)
-                    .or_insert_with(|| self.source(round, bucket));
+                let slot =
+                    sources
+                        .get_mut(to_usize(u64::from(bucket))?)
+                        .ok_or(TransitionError::Arith(
+                            crate::consensus::arith::ArithError::Overflow,
+                        ))?;
+                let source = slot.get_or_insert_with(|| self.source(round, bucket));
                 if Self::bit(source, position) {
                     *index = flip;
                 }
@@ -1123,9 +1129,17 @@ pub fn compute_sync_committee_indices(
 /// Spec altair `get_next_sync_committee`.
 pub fn get_next_sync_committee(state: &BeaconState) -> Result<SyncCommittee> {
     let indices = get_next_sync_committee_indices(state)?;
+    sync_committee_from_indices(state, &indices)
+}
+
+/// The `SyncCommittee` of `indices`: their pubkeys and `eth_aggregate_pubkeys` of them.
+pub fn sync_committee_from_indices(
+    state: &BeaconState,
+    indices: &[ValidatorIndex],
+) -> Result<SyncCommittee> {
     let mut pubkeys = Vec::with_capacity(indices.len());
     let mut keys = Vec::with_capacity(indices.len());
-    for index in indices {
+    for &index in indices {
         let pubkey = get_validator(state, index)?.pubkey;
         keys.push(
             bls::PublicKey::from_bytes(pubkey.as_slice())

@@ -24,6 +24,7 @@
 //! processing (activations and exits are scheduled at `current + 1 + MAX_SEED_LOOKAHEAD` or
 //! later); registry updates change no balance and slashings no validator record.
 
+use super::caches::{ColumnChunk, ValidatorColumns};
 use super::epoch::*;
 use super::error::TransitionError;
 use super::helpers::*;
@@ -31,8 +32,11 @@ use super::*;
 use crate::consensus::arith::{to_u64, to_usize, SafeArith};
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
+use crate::consensus::preset::PresetName;
 use crate::consensus::primitives::*;
+use milhouse::level_iter::LevelNode;
 use milhouse::{List, Vector};
+use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, TransitionError>;
 
@@ -40,6 +44,24 @@ const SLASHED: u8 = 1;
 const ACTIVE_PREVIOUS: u8 = 1 << 1;
 const ELIGIBLE: u8 = 1 << 2;
 const COMPOUNDING: u8 = 1 << 3;
+
+/// One validator's fields as the pass reads them from the column cache.
+struct Record {
+    effective_balance: Gwei,
+    activation_eligibility_epoch: Epoch,
+    activation_epoch: Epoch,
+    exit_epoch: Epoch,
+    withdrawable_epoch: Epoch,
+    slashed: bool,
+    compounding: bool,
+}
+
+impl Record {
+    /// Spec `is_active_validator`.
+    fn is_active(&self, epoch: Epoch) -> bool {
+        self.activation_epoch <= epoch && epoch < self.exit_epoch
+    }
+}
 
 /// What the registry-update step will do to a validator (spec `process_registry_updates`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,28 +107,46 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     let slashings_target_epoch =
         current_epoch.safe_add(PRESET.epochs_per_slashings_vector.safe_div(2)?)?;
     let mut effective_balances: Vec<Gwei> = Vec::with_capacity(n);
-    let mut balances: Vec<Gwei> = Vec::with_capacity(n);
-    let mut scores: Vec<u64> = Vec::with_capacity(n);
-    let mut previous_flags: Vec<u8> = Vec::with_capacity(n);
     let mut status: Vec<u8> = Vec::with_capacity(n);
     let mut lookahead_active: Vec<ValidatorIndex> = Vec::new();
+    // The next epoch's active set, needed only when a sync committee period starts.
+    let sync_committee_update = next_epoch.safe_rem(PRESET.epochs_per_sync_committee_period)? == 0;
+    let mut next_active: Vec<ValidatorIndex> = Vec::new();
     let mut registry_actions: Vec<(ValidatorIndex, RegistryAction)> = Vec::new();
     let mut slashing_candidates: Vec<ValidatorIndex> = Vec::new();
     let mut total_active_balance: Gwei = 0;
     let mut previous_flag_balances = [0 as Gwei; 3];
     let mut current_target_balance: Gwei = 0;
-    for (index, ((((validator, balance), previous), current), score)) in (0u64..).zip(
-        state
-            .validators
+    let columns = refresh_validator_columns(state, None)?;
+    let records = columns.chunks.iter().flat_map(|chunk| {
+        chunk
+            .effective_balance
             .iter()
-            .zip(state.balances.iter())
-            .zip(state.previous_epoch_participation.iter())
-            .zip(state.current_epoch_participation.iter())
-            .zip(state.inactivity_scores.iter()),
-    ) {
+            .zip(chunk.activation_eligibility_epoch.iter())
+            .zip(chunk.activation_epoch.iter())
+            .zip(chunk.exit_epoch.iter())
+            .zip(chunk.withdrawable_epoch.iter())
+            .zip(chunk.flags.iter())
+            .map(|(((((&eb, &aee), &ae), &ee), &we), &flags)| Record {
+                effective_balance: eb,
+                activation_eligibility_epoch: aee,
+                activation_epoch: ae,
+                exit_epoch: ee,
+                withdrawable_epoch: we,
+                slashed: flags & ColumnChunk::SLASHED != 0,
+                compounding: flags & ColumnChunk::COMPOUNDING != 0,
+            })
+    });
+    let balances = read_packed_list(&state.balances)?;
+    let scores = read_packed_list(&state.inactivity_scores)?;
+    let previous_flags = read_packed_list(&state.previous_epoch_participation)?;
+    let current_flags = read_packed_list(&state.current_epoch_participation)?;
+    for (index, (validator, (previous, current))) in
+        (0u64..).zip(records.zip(previous_flags.iter().zip(current_flags.iter())))
+    {
         let effective_balance = validator.effective_balance;
-        let active_current = is_active_validator(validator, current_epoch);
-        let active_previous = is_active_validator(validator, previous_epoch);
+        let active_current = validator.is_active(current_epoch);
+        let active_previous = validator.is_active(previous_epoch);
         let mut bits = 0u8;
         if validator.slashed {
             bits |= SLASHED;
@@ -114,10 +154,14 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         if active_previous {
             bits |= ACTIVE_PREVIOUS;
         }
-        if is_eligible_validator(validator, previous_epoch) {
+        // get_eligible_validator_indices
+        if active_previous
+            || (validator.slashed
+                && previous_epoch.saturating_add(1) < validator.withdrawable_epoch)
+        {
             bits |= ELIGIBLE;
         }
-        if has_compounding_withdrawal_credential(validator) {
+        if validator.compounding {
             bits |= COMPOUNDING;
         }
         if active_current {
@@ -133,11 +177,17 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
                 }
             }
         }
-        if is_fulu && is_active_validator(validator, lookahead_epoch) {
+        if is_fulu && validator.is_active(lookahead_epoch) {
             lookahead_active.push(index);
         }
-        // The branches of `process_registry_updates`, in its order.
-        if is_eligible_for_activation_queue(validator) {
+        if sync_committee_update && validator.is_active(next_epoch) {
+            next_active.push(index);
+        }
+        // The branches of `process_registry_updates`, in its order
+        // (is_eligible_for_activation_queue, ejection, is_eligible_for_activation).
+        if validator.activation_eligibility_epoch == FAR_FUTURE_EPOCH
+            && effective_balance >= PRESET.min_activation_balance
+        {
             registry_actions.push((index, RegistryAction::QueueForActivation));
         } else if active_current && effective_balance <= config.ejection_balance {
             registry_actions.push((index, RegistryAction::Eject));
@@ -151,11 +201,18 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
             slashing_candidates.push(index);
         }
         effective_balances.push(effective_balance);
-        balances.push(*balance);
-        scores.push(*score);
-        previous_flags.push(*previous);
         status.push(bits);
     }
+    drop(current_flags);
+    let mut balances = balances;
+    let mut scores = scores;
+    if effective_balances.len() != n {
+        return Err(TransitionError::Tree(format!(
+            "validator columns cover {} of {n} validators",
+            effective_balances.len()
+        )));
+    }
+    drop(columns);
     let total_active_balance = total_active_balance.max(increment);
     state
         .caches
@@ -174,8 +231,8 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     }
 
     // ---- (3) Inactivity scores, rewards and penalties, slashings.
-    let original_balances = balances.clone();
-    let original_scores = scores.clone();
+    let mut balance_changes = ChangeLog::new(n);
+    let mut score_changes = ChangeLog::new(n);
     if current_epoch != GENESIS_EPOCH {
         let in_leak = is_in_inactivity_leak(state)?;
         let base_reward_per_increment = base_reward_per_increment(total_active_balance)?;
@@ -191,16 +248,18 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         let inactivity_denominator = config
             .inactivity_score_bias
             .safe_mul(PRESET.inactivity_penalty_quotient_bellatrix)?;
-        for ((((balance, score), &effective_balance), &flags), &bits) in balances
+        for (index, ((((balance, score), &effective_balance), &flags), &bits)) in balances
             .iter_mut()
             .zip(scores.iter_mut())
             .zip(effective_balances.iter())
             .zip(previous_flags.iter())
             .zip(status.iter())
+            .enumerate()
         {
             if bits & ELIGIBLE == 0 {
                 continue;
             }
+            let (balance_before, score_before) = (*balance, *score);
             let unslashed_active = bits & (SLASHED | ACTIVE_PREVIOUS) == ACTIVE_PREVIOUS;
             let participates = |flag_index: usize| unslashed_active && has_flag(flags, flag_index);
             // process_inactivity_updates
@@ -241,21 +300,34 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
                     .safe_div(inactivity_denominator)?;
                 *balance = balance.saturating_sub(penalty);
             }
+            if *balance != balance_before {
+                balance_changes.record(index);
+            }
+            if *score != score_before {
+                score_changes.record(index);
+            }
         }
     }
 
     // ---- (4) Registry updates (before slashings in the spec; they touch no balance).
     let activation_epoch = compute_activation_exit_epoch(current_epoch)?;
     let finalized_epoch = state.finalized_checkpoint.epoch;
+    // Validators whose records this function changes, for the column cache.
+    let mut modified: Vec<ValidatorIndex> = Vec::new();
     for (index, action) in registry_actions {
         match action {
             RegistryAction::QueueForActivation => {
                 get_validator_mut(state, index)?.activation_eligibility_epoch = next_epoch;
+                modified.push(index);
             }
-            RegistryAction::Eject => initiate_validator_exit(state, config, index)?,
+            RegistryAction::Eject => {
+                initiate_validator_exit(state, config, index)?;
+                modified.push(index);
+            }
             RegistryAction::MaybeActivate(eligibility_epoch) => {
                 if eligibility_epoch <= finalized_epoch {
                     get_validator_mut(state, index)?.activation_epoch = activation_epoch;
+                    modified.push(index);
                 }
             }
         }
@@ -282,15 +354,17 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
             let balance = balances
                 .get_mut(i)
                 .ok_or(TransitionError::UnknownValidator(index))?;
+            let before = *balance;
             *balance = balance.saturating_sub(penalty);
+            if *balance != before {
+                balance_changes.record(i);
+            }
         }
     }
 
     // ---- (5) Write back balances and scores.
-    write_back(&mut state.balances, &balances, &original_balances)?;
-    write_back(&mut state.inactivity_scores, &scores, &original_scores)?;
-    drop(original_balances);
-    drop(original_scores);
+    write_back(&mut state.balances, &balances, balance_changes)?;
+    write_back(&mut state.inactivity_scores, &scores, score_changes)?;
 
     process_eth1_data_reset(state)?;
 
@@ -350,6 +424,7 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     }
     for (index, effective_balance) in effective_balance_changes {
         get_validator_mut(state, index)?.effective_balance = effective_balance;
+        modified.push(index);
     }
     // Validators the deposits appended: as the spec does for every validator.
     let appended: Vec<(ValidatorIndex, Gwei)> = (to_u64(n)?..)
@@ -371,13 +446,28 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         get_validator_mut(state, index)?.effective_balance = effective_balance;
     }
     state.caches.clear_total_active_balance();
+    modified.sort_unstable();
+    modified.dedup();
+    refresh_validator_columns(state, Some(&modified))?;
 
     // ---- (7) The rest, as the spec writes it.
     process_slashings_reset(state)?;
     process_randao_mixes_reset(state)?;
     process_historical_summaries_update(state)?;
     process_participation_flag_updates(state)?;
-    process_sync_committee_updates(state)?;
+    if sync_committee_update {
+        // process_sync_committee_updates, with the next epoch's active set gathered in (1)
+        // (unchanged since: see the module documentation) and the updated effective
+        // balances from the flat copy (appended validators are not active next epoch).
+        let indices = compute_sync_committee_indices(state, next_epoch, &next_active, |index| {
+            effective_balances
+                .get(to_usize(index)?)
+                .copied()
+                .ok_or(TransitionError::UnknownValidator(index))
+        })?;
+        let next = Arc::new(sync_committee_from_indices(state, &indices)?);
+        state.current_sync_committee = std::mem::replace(&mut state.next_sync_committee, next);
+    }
     if is_fulu {
         // process_proposer_lookahead, reading the updated effective balances from the flat
         // copy (validators appended by deposits are not active in `lookahead_epoch`).
@@ -414,28 +504,289 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     Ok(())
 }
 
-/// Writes `new` into `list` (same length as `old`, its previous content): element by element
-/// when few changed (keeping the tree's cached hashes), by rebuilding the list otherwise.
+/// The indices of a flat copy that changed, kept while they are few (below 1/64 of the list:
+/// about where writing element by element, ~2 µs each with milhouse's update map, costs as
+/// much as rebuilding the list); past that, only the fact that many did.
+struct ChangeLog {
+    indices: Vec<usize>,
+    limit: usize,
+    dense: bool,
+}
+
+impl ChangeLog {
+    fn new(len: usize) -> Self {
+        ChangeLog {
+            indices: Vec::new(),
+            limit: len / 64,
+            dense: false,
+        }
+    }
+
+    fn record(&mut self, index: usize) {
+        if self.dense {
+            return;
+        }
+        if self.indices.len() >= self.limit {
+            self.dense = true;
+            self.indices = Vec::new();
+        } else {
+            self.indices.push(index);
+        }
+    }
+}
+
+/// Writes the changes logged in `changes` from `new` into `list`: element by element when few
+/// changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
+/// when many did.
 fn write_back<N: typenum::Unsigned>(
     list: &mut List<u64, N>,
     new: &[u64],
-    old: &[u64],
+    changes: ChangeLog,
 ) -> Result<()> {
-    let changed = new.iter().zip(old).filter(|(a, b)| a != b).count();
-    if changed == 0 {
+    if changes.dense {
+        *list = List::try_from_iter(new.iter().copied())?;
         return Ok(());
     }
-    if changed.safe_mul(8)? < new.len() {
-        for (i, (a, b)) in new.iter().zip(old).enumerate() {
-            if a != b {
-                *list
-                    .get_mut(i)
-                    .ok_or(TransitionError::UnknownValidator(to_u64(i)?))? = *a;
+    if changes.indices.is_empty() {
+        return Ok(());
+    }
+    for i in changes.indices {
+        let value = *new
+            .get(i)
+            .ok_or(TransitionError::UnknownValidator(to_u64(i)?))?;
+        *list
+            .get_mut(i)
+            .ok_or(TransitionError::UnknownValidator(to_u64(i)?))? = value;
+    }
+    list.apply_updates()?;
+    Ok(())
+}
+
+/// Elements per subtree that [`read_packed_list`] walks (a power of two, a multiple of every
+/// packing factor).
+const READ_CHUNK: usize = 1 << 14;
+
+/// All elements of a packed list (`u64`, `u8`, ...) in order, read leaf by leaf.
+///
+/// milhouse's element iterator costs about 20 ns per element (2.3M balances: ~45 ms); walking
+/// the subtrees and copying each packed leaf's values costs a few ns per leaf. Falls back to
+/// the element iterator when the list has pending updates.
+pub fn read_packed_list<T, N, U>(list: &List<T, N, U>) -> Result<Vec<T>>
+where
+    T: milhouse::Value + Copy,
+    N: typenum::Unsigned,
+    U: milhouse::UpdateMap<T>,
+{
+    let n = list.len();
+    if list.has_pending_updates() {
+        return Ok(list.iter().copied().collect());
+    }
+    let mut out = Vec::with_capacity(n);
+    // The first chunk, which `level_iter_from` does not reach, element by element.
+    out.extend(list.iter().take(READ_CHUNK.min(n)).copied());
+    if n > READ_CHUNK {
+        let mut stack: Vec<&milhouse::Tree<T>> = Vec::with_capacity(64);
+        for node in list.level_iter_from(READ_CHUNK)? {
+            match node {
+                LevelNode::Internal(root) => stack.push(root),
+                LevelNode::PackedLeaf(value) => out.push(*value),
+            }
+            while let Some(tree) = stack.pop() {
+                match tree {
+                    milhouse::Tree::Node { left, right, .. } => {
+                        stack.push(right);
+                        stack.push(left);
+                    }
+                    milhouse::Tree::PackedLeaf(leaf) => out.extend_from_slice(&leaf.values),
+                    milhouse::Tree::Leaf(leaf) => out.push(*leaf.value),
+                    milhouse::Tree::Zero(_) => {}
+                }
             }
         }
-        list.apply_updates()?;
-    } else {
-        *list = List::new(new.to_vec())?;
     }
-    Ok(())
+    out.truncate(n);
+    if out.len() != n {
+        return Err(TransitionError::Tree(format!(
+            "read {} of {n} list elements",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Validators per chunk of the column cache: mainnet 4096 (562 chunks for 2.3M validators);
+/// minimal 8, so that the spec tests' small registries span several chunks.
+fn column_chunk_len() -> usize {
+    match PRESET.name {
+        PresetName::Minimal => 8,
+        PresetName::Mainnet => 4096,
+    }
+}
+
+/// Brings the validator column cache up to date with `state.validators` and returns it.
+///
+/// - `modified == None`: every chunk whose milhouse subtree is not the one the cache read is
+///   read again (chunk 0 always is).
+/// - `modified == Some(indices)` (sorted): the cached columns were exact before exactly these
+///   records changed and validators were appended; those entries are re-read, the rest kept.
+pub fn refresh_validator_columns(
+    state: &mut BeaconState,
+    modified: Option<&[ValidatorIndex]>,
+) -> Result<Arc<ValidatorColumns>> {
+    state.validators.apply_updates()?;
+    let chunk_len = column_chunk_len();
+    let n = state.validators.len();
+    let old = state
+        .caches
+        .validator_columns()
+        .filter(|c| c.chunk_len == chunk_len);
+    let chunk_count = n.div_ceil(chunk_len);
+    let mut nodes: Vec<Option<milhouse::Arc<milhouse::Tree<Validator>>>> =
+        Vec::with_capacity(chunk_count);
+    if chunk_count > 0 {
+        nodes.push(None);
+    }
+    if n > chunk_len {
+        for node in state.validators.level_iter_from(chunk_len)? {
+            match node {
+                LevelNode::Internal(subtree) => nodes.push(Some(subtree.clone())),
+                LevelNode::PackedLeaf(_) => {
+                    return Err(TransitionError::Tree(
+                        "validator list has packed leaves".into(),
+                    ))
+                }
+            }
+        }
+    }
+    if nodes.len() != chunk_count {
+        return Err(TransitionError::Tree(format!(
+            "{} validator subtrees for {chunk_count} chunks",
+            nodes.len()
+        )));
+    }
+    let mut modified = modified.map(|m| m.iter().copied().peekable());
+    let mut chunks = Vec::with_capacity(chunk_count);
+    for (k, node) in nodes.into_iter().enumerate() {
+        let start = k.safe_mul(chunk_len)?;
+        let len = chunk_len.min(n.safe_sub(start)?);
+        let old_chunk = old.as_ref().and_then(|c| c.chunks.get(k));
+        let chunk = match (&mut modified, old_chunk) {
+            // Patch: re-read the modified entries and any appended ones.
+            (Some(modified), Some(old_chunk)) if old_chunk.len() <= len => {
+                let mut chunk = ColumnChunk::clone(old_chunk);
+                let end = to_u64(start.safe_add(len)?)?;
+                while let Some(index) = modified.next_if(|&i| i < end) {
+                    let i = to_usize(index)?.safe_sub(start)?;
+                    let validator = get_validator(state, index)?;
+                    if i < chunk.len() && !chunk.set(i, validator) {
+                        return Err(TransitionError::UnknownValidator(index));
+                    }
+                }
+                let have = chunk.len();
+                if have < len {
+                    for validator in state
+                        .validators
+                        .iter_from(start.safe_add(have)?)?
+                        .take(len.safe_sub(have)?)
+                    {
+                        chunk.push(validator);
+                    }
+                }
+                chunk.node = node;
+                Arc::new(chunk)
+            }
+            // Validate: the same subtree means the same records.
+            (None, Some(old_chunk))
+                if old_chunk.len() == len
+                    && matches!((&old_chunk.node, &node), (Some(a), Some(b)) if milhouse::Arc::ptr_eq(a, b)) =>
+            {
+                Arc::clone(old_chunk)
+            }
+            _ => {
+                if let Some(modified) = &mut modified {
+                    let end = to_u64(start.safe_add(len)?)?;
+                    while modified.next_if(|&i| i < end).is_some() {}
+                }
+                let mut chunk = ColumnChunk::with_capacity(len);
+                for validator in state.validators.iter_from(start)?.take(len) {
+                    chunk.push(validator);
+                }
+                chunk.node = node;
+                Arc::new(chunk)
+            }
+        };
+        chunks.push(chunk);
+    }
+    let columns = Arc::new(ValidatorColumns {
+        chunk_len,
+        len: n,
+        chunks,
+    });
+    state
+        .caches
+        .set_validator_columns(Some(Arc::clone(&columns)));
+    Ok(columns)
+}
+
+/// Whether the column cache, if any, equals the registry (for tests).
+pub fn validator_columns_consistent(state: &BeaconState) -> bool {
+    let Some(columns) = state.caches.validator_columns() else {
+        return true;
+    };
+    columns.len == state.validators.len()
+        && columns
+            .chunks
+            .iter()
+            .flat_map(|chunk| (0..chunk.len()).map(move |i| (chunk, i)))
+            .zip(state.validators.iter())
+            .all(|((chunk, i), validator)| chunk.matches(i, validator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type L64 = List<u64, typenum::U1099511627776>;
+    type L8 = List<u8, typenum::U1099511627776>;
+
+    #[test]
+    fn read_packed_list_matches_iteration() {
+        for n in [
+            0usize,
+            1,
+            3,
+            4,
+            5,
+            READ_CHUNK - 1,
+            READ_CHUNK,
+            READ_CHUNK + 1,
+            3 * READ_CHUNK + 7,
+            5 * READ_CHUNK,
+        ] {
+            let values: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+            let mut list = L64::new(values.clone()).unwrap();
+            assert_eq!(read_packed_list(&list).unwrap(), values, "u64 n={n}");
+            let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let list8 = L8::new(bytes.clone()).unwrap();
+            assert_eq!(read_packed_list(&list8).unwrap(), bytes, "u8 n={n}");
+            let zeros = L8::repeat(0, n).unwrap();
+            assert_eq!(
+                read_packed_list(&zeros).unwrap(),
+                vec![0u8; n],
+                "repeat n={n}"
+            );
+            // Pending updates, then applied updates and a push.
+            if n > 0 {
+                *list.get_mut(n - 1).unwrap() = 7;
+                let mut expected = values.clone();
+                expected[n - 1] = 7;
+                assert_eq!(read_packed_list(&list).unwrap(), expected);
+                list.apply_updates().unwrap();
+                list.push(9).unwrap();
+                list.apply_updates().unwrap();
+                expected.push(9);
+                assert_eq!(read_packed_list(&list).unwrap(), expected);
+            }
+        }
+    }
 }
