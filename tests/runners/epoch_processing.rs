@@ -10,6 +10,9 @@ use super::state_check::{chain_config, compare_states, fork, load_state};
 use crate::{Case, Outcome};
 use ember::consensus::config::ChainConfig;
 use ember::consensus::minimal::transition::epoch::*;
+use ember::consensus::minimal::transition::single_pass::{
+    process_epoch_single_pass, validator_columns_consistent,
+};
 use ember::consensus::minimal::transition::TransitionError;
 use ember::consensus::minimal::BeaconState;
 use ember::consensus::primitives::ForkName;
@@ -76,10 +79,19 @@ fn check(case: &Case, step: Step) -> Result<(), String> {
     Ok(())
 }
 
-/// `process_epoch` from `pre_epoch` must give `post_epoch`.
+/// `process_epoch` (the spec-shaped reference) and `process_epoch_single_pass` (the fast path
+/// `process_slots` uses) from `pre_epoch` must both give `post_epoch`.
 fn check_full_epoch(case: &Case, fork: ForkName, config: &ChainConfig) -> Result<(), String> {
-    let mut state = load_state(case, "pre_epoch", fork)?;
-    process_epoch(&mut state, config).map_err(|e| e.to_string())?;
+    let pre = load_state(case, "pre_epoch", fork)?;
     let mut expected = load_state(case, "post_epoch", fork)?;
-    compare_states(&mut state, &mut expected)
+    let mut reference = pre.clone();
+    process_epoch(&mut reference, config).map_err(|e| format!("process_epoch: {e}"))?;
+    compare_states(&mut reference, &mut expected).map_err(|e| format!("process_epoch: {e}"))?;
+    let mut fast = pre;
+    process_epoch_single_pass(&mut fast, config)
+        .map_err(|e| format!("process_epoch_single_pass: {e}"))?;
+    if !validator_columns_consistent(&fast) {
+        return Err("process_epoch_single_pass left a stale validator column cache".into());
+    }
+    compare_states(&mut fast, &mut expected).map_err(|e| format!("process_epoch_single_pass: {e}"))
 }

@@ -13,7 +13,7 @@ use ember::consensus::config::ChainConfig;
 use ember::consensus::minimal::transition::block::{state_transition, VerifySignatures};
 use ember::consensus::minimal::transition::TransitionError;
 use ember::consensus::minimal::{BeaconState, SignedBeaconBlock};
-use ember::consensus::pubkey_cache::PubkeyCache;
+use ember::consensus::pubkey_cache::{KeyCheck, PubkeyCache};
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
@@ -55,7 +55,11 @@ fn check(case: &Case) -> Result<(), String> {
     let blocks = load_blocks(case, meta.blocks_count.unwrap_or(0))?;
     let bls = bls_enabled(case)?;
     for mode in [Mode::Batch, Mode::Individually] {
-        let pubkeys = PubkeyCache::new();
+        // Both key policies: batched with trusted indices, one by one with exact checks.
+        let pubkeys = PubkeyCache::with_check(match mode {
+            Mode::Batch => KeyCheck::TrustIndex,
+            Mode::Individually => KeyCheck::Exact,
+        });
         let verify = match (bls, mode) {
             (false, _) => VerifySignatures::No,
             (true, Mode::Batch) => VerifySignatures::Batch(&pubkeys),

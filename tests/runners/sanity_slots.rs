@@ -3,6 +3,7 @@
 use super::read_yaml;
 use super::state_check::{chain_config, compare_states, fork, load_state};
 use crate::{Case, Outcome};
+use ember::consensus::minimal::transition::single_pass::validator_columns_consistent;
 use ember::consensus::minimal::transition::slot::process_slots;
 
 pub fn run(case: &Case) -> Outcome {
@@ -27,6 +28,9 @@ fn check(case: &Case) -> Result<(), String> {
     let result = process_slots(&mut state, &config, target);
     if case.has("post.ssz_snappy") {
         result.map_err(|e| format!("process_slots failed: {e}"))?;
+        if !validator_columns_consistent(&state) {
+            return Err("validator column cache differs from the registry".into());
+        }
         let mut expected = load_state(case, "post", fork)?;
         compare_states(&mut state, &mut expected)
     } else if result.is_ok() {

@@ -18,7 +18,7 @@ use ember::consensus::minimal::transition::slot::process_slots;
 use ember::consensus::minimal::transition::TransitionError;
 use ember::consensus::minimal::{BeaconState, SignedBeaconBlock, PRESET};
 use ember::consensus::primitives::{ForkName, Slot};
-use ember::consensus::pubkey_cache::PubkeyCache;
+use ember::consensus::pubkey_cache::{KeyCheck, PubkeyCache};
 
 pub fn run(case: &Case) -> Outcome {
     if case.preset != "minimal" {
@@ -102,7 +102,11 @@ fn check(case: &Case) -> Result<(), String> {
     }
     let bls = bls_enabled(case)?;
     for batch in [true, false] {
-        let pubkeys = PubkeyCache::new();
+        let pubkeys = PubkeyCache::with_check(if batch {
+            KeyCheck::TrustIndex
+        } else {
+            KeyCheck::Exact
+        });
         let verify = match (bls, batch) {
             (false, _) => VerifySignatures::No,
             (true, true) => VerifySignatures::Batch(&pubkeys),

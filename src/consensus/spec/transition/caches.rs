@@ -12,10 +12,15 @@
 //!   the spec does once per epoch in `process_effective_balance_updates` (which clears it).
 //!   New validators get an effective balance, but are not active in the current epoch.
 //! - the pubkey -> index map: the registry only grows, and a pubkey never changes.
+//! - flat columns of the validator records ([`ValidatorColumns`]) for epoch processing, in
+//!   chunks keyed by the identity of the chunk's milhouse subtree: milhouse trees are
+//!   persistent (an update builds new nodes, never changes one), and the cache holds a
+//!   reference to each subtree it summarises, so an unchanged pointer means unchanged records.
 //!
 //! The caches fill lazily behind `&BeaconState` (a mutex per cache), and a cloned state gets a
 //! copy of the entries (`Arc`s, cheap), never a shared mutable cache.
 
+use super::Validator;
 use crate::consensus::primitives::{Epoch, Gwei, ValidatorIndex};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -78,12 +83,118 @@ impl PubkeyIndex {
     }
 }
 
+/// The fields of `chunk_len` consecutive validator records, column by column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnChunk {
+    /// The milhouse subtree these columns were read from (`None` for chunk 0, which
+    /// `level_iter_from` cannot name and is always re-read).
+    pub node: Option<milhouse::Arc<milhouse::Tree<Validator>>>,
+    pub effective_balance: Vec<Gwei>,
+    pub activation_eligibility_epoch: Vec<Epoch>,
+    pub activation_epoch: Vec<Epoch>,
+    pub exit_epoch: Vec<Epoch>,
+    pub withdrawable_epoch: Vec<Epoch>,
+    /// [`ColumnChunk::SLASHED`], [`ColumnChunk::COMPOUNDING`].
+    pub flags: Vec<u8>,
+}
+
+impl ColumnChunk {
+    pub const SLASHED: u8 = 1;
+    pub const COMPOUNDING: u8 = 1 << 1;
+
+    pub fn with_capacity(n: usize) -> Self {
+        ColumnChunk {
+            node: None,
+            effective_balance: Vec::with_capacity(n),
+            activation_eligibility_epoch: Vec::with_capacity(n),
+            activation_epoch: Vec::with_capacity(n),
+            exit_epoch: Vec::with_capacity(n),
+            withdrawable_epoch: Vec::with_capacity(n),
+            flags: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.effective_balance.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.effective_balance.is_empty()
+    }
+
+    fn flags_of(validator: &Validator) -> u8 {
+        let mut flags = 0;
+        if validator.slashed {
+            flags |= Self::SLASHED;
+        }
+        if validator.withdrawal_credentials.0.first()
+            == Some(&crate::consensus::constants::COMPOUNDING_WITHDRAWAL_PREFIX)
+        {
+            flags |= Self::COMPOUNDING;
+        }
+        flags
+    }
+
+    pub fn push(&mut self, validator: &Validator) {
+        self.effective_balance.push(validator.effective_balance);
+        self.activation_eligibility_epoch
+            .push(validator.activation_eligibility_epoch);
+        self.activation_epoch.push(validator.activation_epoch);
+        self.exit_epoch.push(validator.exit_epoch);
+        self.withdrawable_epoch.push(validator.withdrawable_epoch);
+        self.flags.push(Self::flags_of(validator));
+    }
+
+    /// Overwrites entry `i` (which must exist) with `validator`'s fields.
+    pub fn set(&mut self, i: usize, validator: &Validator) -> bool {
+        let columns = (
+            self.effective_balance.get_mut(i),
+            self.activation_eligibility_epoch.get_mut(i),
+            self.activation_epoch.get_mut(i),
+            self.exit_epoch.get_mut(i),
+            self.withdrawable_epoch.get_mut(i),
+            self.flags.get_mut(i),
+        );
+        if let (Some(eb), Some(aee), Some(ae), Some(ee), Some(we), Some(f)) = columns {
+            *eb = validator.effective_balance;
+            *aee = validator.activation_eligibility_epoch;
+            *ae = validator.activation_epoch;
+            *ee = validator.exit_epoch;
+            *we = validator.withdrawable_epoch;
+            *f = Self::flags_of(validator);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether entry `i` equals `validator`'s fields.
+    pub fn matches(&self, i: usize, validator: &Validator) -> bool {
+        self.effective_balance.get(i) == Some(&validator.effective_balance)
+            && self.activation_eligibility_epoch.get(i)
+                == Some(&validator.activation_eligibility_epoch)
+            && self.activation_epoch.get(i) == Some(&validator.activation_epoch)
+            && self.exit_epoch.get(i) == Some(&validator.exit_epoch)
+            && self.withdrawable_epoch.get(i) == Some(&validator.withdrawable_epoch)
+            && self.flags.get(i) == Some(&Self::flags_of(validator))
+    }
+}
+
+/// The registry as flat columns, in chunks of `chunk_len` validators (the last may be short).
+#[derive(Debug, Clone, Default)]
+pub struct ValidatorColumns {
+    pub chunk_len: usize,
+    pub len: usize,
+    pub chunks: Vec<Arc<ColumnChunk>>,
+}
+
 /// All caches of one state. Equality ignores them (they are derived data).
 #[derive(Default)]
 pub struct StateCaches {
     committees: Mutex<Vec<Arc<EpochCommittees>>>,
     total_active_balance: Mutex<Option<(Epoch, Gwei)>>,
     pubkeys: Mutex<PubkeyIndex>,
+    validator_columns: Mutex<Option<Arc<ValidatorColumns>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,8 +253,19 @@ impl StateCaches {
         f(&mut lock(&self.pubkeys))
     }
 
+    /// The validator columns last stored (validate before use: see
+    /// `single_pass::refresh_validator_columns`).
+    pub fn validator_columns(&self) -> Option<Arc<ValidatorColumns>> {
+        lock(&self.validator_columns).clone()
+    }
+
+    pub fn set_validator_columns(&self, columns: Option<Arc<ValidatorColumns>>) {
+        *lock(&self.validator_columns) = columns;
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
+        self.set_validator_columns(None);
         lock(&self.committees).clear();
         self.clear_total_active_balance();
         *lock(&self.pubkeys) = PubkeyIndex::default();
@@ -156,6 +278,7 @@ impl Clone for StateCaches {
             committees: Mutex::new(lock(&self.committees).clone()),
             total_active_balance: Mutex::new(*lock(&self.total_active_balance)),
             pubkeys: Mutex::new(lock(&self.pubkeys).clone()),
+            validator_columns: Mutex::new(lock(&self.validator_columns).clone()),
         }
     }
 }

@@ -106,6 +106,9 @@ pub enum TransitionError {
         index: usize,
         reason: crate::consensus::block_invalid::BlsToExecutionChangeInvalid,
     },
+    /// The pubkey cache refused the state (it serves another chain).
+    #[error("pubkey cache: {0}")]
+    PubkeyCache(crate::consensus::pubkey_cache::PubkeyCacheError),
 }
 
 impl From<milhouse::Error> for TransitionError {

@@ -16,7 +16,7 @@ use crate::consensus::bls;
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
 use crate::consensus::primitives::*;
-use crate::consensus::shuffling::{committee_range, compute_shuffled_index, shuffle_list};
+use crate::consensus::shuffling::{committee_range, shuffle_list};
 use ethereum_hashing::hash_fixed;
 use ssz_types::{BitVector, FixedVector, VariableList};
 use std::collections::BTreeSet;
@@ -145,25 +145,164 @@ pub fn compute_proposer_index(
     indices: &[ValidatorIndex],
     seed: &[u8; 32],
 ) -> Result<ValidatorIndex> {
+    compute_proposer_index_by(indices, seed, |index| {
+        Ok(get_validator(state, index)?.effective_balance)
+    })
+}
+
+/// [`compute_proposer_index`] with the effective balances read through `effective_balance`
+/// (e.g. from a flat table during epoch processing).
+pub fn compute_proposer_index_by(
+    indices: &[ValidatorIndex],
+    seed: &[u8; 32],
+    effective_balance: impl Fn(ValidatorIndex) -> Result<Gwei>,
+) -> Result<ValidatorIndex> {
     if indices.is_empty() {
         return Err(TransitionError::NoActiveValidators);
     }
     let total = to_u64(indices.len())?;
+    let shuffler = SwapOrNot::new(seed, total)?;
     let mut i: u64 = 0;
     let mut random_bytes = [0u8; 32];
     loop {
-        let shuffled =
-            compute_shuffled_index(i.safe_rem(total)?, total, seed, PRESET.shuffle_round_count)?;
+        let shuffled = shuffler.shuffled_index(i.safe_rem(total)?)?;
         let candidate_index = *indices
             .get(to_usize(shuffled)?)
             .ok_or(TransitionError::NoActiveValidators)?;
         if i.safe_rem(16)? == 0 {
             random_bytes = hash_concat(seed, &uint_to_bytes(i.safe_div(16)?));
         }
-        if is_accepted_by_balance(state, candidate_index, &random_bytes, i)? {
+        if is_accepted_by_balance(effective_balance(candidate_index)?, &random_bytes, i)? {
             return Ok(candidate_index);
         }
         i.safe_add_assign(1)?;
+    }
+}
+
+/// `compute_shuffled_index` for one seed and index count, with the per-round pivots computed
+/// once (the spec hashes the pivot anew for every index): half the hashes per index.
+pub struct SwapOrNot {
+    seed: [u8; 32],
+    count: u64,
+    pivots: Vec<u64>,
+}
+
+impl SwapOrNot {
+    pub fn new(seed: &[u8; 32], count: u64) -> Result<Self> {
+        if count == 0 {
+            return Err(TransitionError::NoActiveValidators);
+        }
+        let mut pivots = Vec::with_capacity(usize::from(PRESET.shuffle_round_count));
+        let mut input = [0u8; 33];
+        for (d, b) in input.iter_mut().zip(seed.iter()) {
+            *d = *b;
+        }
+        for round in 0..PRESET.shuffle_round_count {
+            if let Some(round_byte) = input.last_mut() {
+                *round_byte = round;
+            }
+            let h = hash_fixed(&input);
+            let mut pivot_bytes = [0u8; 8];
+            for (d, b) in pivot_bytes.iter_mut().zip(h.iter()) {
+                *d = *b;
+            }
+            pivots.push(u64::from_le_bytes(pivot_bytes).safe_rem(count)?);
+        }
+        Ok(SwapOrNot {
+            seed: *seed,
+            count,
+            pivots,
+        })
+    }
+
+    /// The swap-or-not source hash of `bucket` in `round`.
+    fn source(&self, round: u8, bucket: u32) -> [u8; 32] {
+        let mut input = [0u8; 37];
+        let (s, rest) = input.split_at_mut(32);
+        s.copy_from_slice(&self.seed);
+        let (r, b) = rest.split_at_mut(1);
+        r.copy_from_slice(&[round]);
+        b.copy_from_slice(&bucket.to_le_bytes());
+        hash_fixed(&input)
+    }
+
+    /// One round's `(flip, position)` for `index`.
+    fn flip_position(&self, pivot: u64, index: u64) -> Result<(u64, u64)> {
+        let flip = pivot
+            .safe_add(self.count.safe_sub(index)?)?
+            .safe_rem(self.count)?;
+        Ok((flip, index.max(flip)))
+    }
+
+    /// Whether bit `position % 256` of `source` is set.
+    fn bit(source: &[u8; 32], position: u64) -> bool {
+        let byte = source
+            .get(usize::try_from((position & 0xff) >> 3).unwrap_or(0))
+            .copied()
+            .unwrap_or(0);
+        (byte >> (position & 7)) & 1 == 1
+    }
+
+    /// Spec `compute_shuffled_index(index, count, seed)`.
+    pub fn shuffled_index(&self, index: u64) -> Result<u64> {
+        if index >= self.count {
+            return Err(
+                crate::consensus::shuffling::ShufflingError::IndexOutOfRange {
+                    index,
+                    index_count: self.count,
+                }
+                .into(),
+            );
+        }
+        let mut index = index;
+        for (round, &pivot) in (0u8..).zip(self.pivots.iter()) {
+            let (flip, position) = self.flip_position(pivot, index)?;
+            let bucket = u32::try_from(position >> 8).map_err(|_| {
+                crate::consensus::shuffling::ShufflingError::TooManyIndices {
+                    index_count: self.count,
+                }
+            })?;
+            if Self::bit(&self.source(round, bucket), position) {
+                index = flip;
+            }
+        }
+        Ok(index)
+    }
+
+    /// `[compute_shuffled_index(i) for i in indices]`, round by round, hashing each source
+    /// bucket a round needs once: for many indices that share buckets (e.g. the tens of
+    /// thousands of sync committee candidates) far fewer hashes than one per index and round.
+    pub fn shuffled_indices(&self, indices: &[u64]) -> Result<Vec<u64>> {
+        let mut current: Vec<u64> = indices.to_vec();
+        if let Some(&bad) = current.iter().find(|&&i| i >= self.count) {
+            return Err(
+                crate::consensus::shuffling::ShufflingError::IndexOutOfRange {
+                    index: bad,
+                    index_count: self.count,
+                }
+                .into(),
+            );
+        }
+        let mut sources: std::collections::HashMap<u32, [u8; 32]> =
+            std::collections::HashMap::new();
+        for (round, &pivot) in (0u8..).zip(self.pivots.iter()) {
+            sources.clear();
+            for index in current.iter_mut() {
+                let (flip, position) = self.flip_position(pivot, *index)?;
+                let bucket = u32::try_from(position >> 8).map_err(|_| {
+                    crate::consensus::shuffling::ShufflingError::TooManyIndices {
+                        index_count: self.count,
+                    }
+                })?;
+                let source = sources
+                    .entry(bucket)
+                    .or_insert_with(|| self.source(round, bucket));
+                if Self::bit(source, position) {
+                    *index = flip;
+                }
+            }
+        }
+        Ok(current)
     }
 }
 
@@ -171,8 +310,7 @@ pub fn compute_proposer_index(
 /// `effective_balance * MAX_RANDOM_VALUE >= MAX_EFFECTIVE_BALANCE_ELECTRA * random_value`, with
 /// `random_value` the 2 bytes at `i % 16 * 2` of `random_bytes = hash(seed + uint_to_bytes(i // 16))`.
 fn is_accepted_by_balance(
-    state: &BeaconState,
-    candidate_index: ValidatorIndex,
+    effective_balance: Gwei,
     random_bytes: &[u8; 32],
     i: u64,
 ) -> Result<bool> {
@@ -185,7 +323,6 @@ fn is_accepted_by_balance(
             ))
         }
     };
-    let effective_balance = get_validator(state, candidate_index)?.effective_balance;
     // u128: effective balance * 2**16 may exceed u64 only for absurd balances, but be exact.
     Ok(
         u128::from(effective_balance).safe_mul(u128::from(MAX_RANDOM_VALUE))?
@@ -622,6 +759,11 @@ pub fn compute_beacon_proposer_index_at_slot(
     }
 }
 
+/// The per-slot proposer seed: `hash(seed + uint_to_bytes(slot))`.
+pub fn proposer_seed(epoch_seed: &[u8; 32], slot: Slot) -> [u8; 32] {
+    hash_concat(epoch_seed, &uint_to_bytes(slot))
+}
+
 /// Spec fulu `compute_proposer_indices`: the proposers of the slots of `epoch`, each sampled
 /// with `hash(seed + uint_to_bytes(slot))`.
 pub fn compute_proposer_indices(
@@ -927,32 +1069,53 @@ pub fn has_flag(flags: ParticipationFlags, flag_index: usize) -> bool {
 pub fn get_next_sync_committee_indices(state: &BeaconState) -> Result<Vec<ValidatorIndex>> {
     let epoch = get_current_epoch(state).safe_add(1)?;
     let active_validator_indices = get_active_validator_indices(state, epoch);
+    compute_sync_committee_indices(state, epoch, &active_validator_indices, |index| {
+        Ok(get_validator(state, index)?.effective_balance)
+    })
+}
+
+/// The loop of `get_next_sync_committee_indices` for `epoch`'s active indices, with effective
+/// balances read through `effective_balance`. Candidates' shuffled positions are computed in
+/// batches ([`SwapOrNot::shuffled_indices`]); the result is the spec's.
+pub fn compute_sync_committee_indices(
+    state: &BeaconState,
+    epoch: Epoch,
+    active_validator_indices: &[ValidatorIndex],
+    effective_balance: impl Fn(ValidatorIndex) -> Result<Gwei>,
+) -> Result<Vec<ValidatorIndex>> {
     if active_validator_indices.is_empty() {
         return Err(TransitionError::NoActiveValidators);
     }
     let active_validator_count = to_u64(active_validator_indices.len())?;
     let seed = get_seed(state, epoch, DOMAIN_SYNC_COMMITTEE)?;
+    let shuffler = SwapOrNot::new(&seed, active_validator_count)?;
     let size = to_usize(PRESET.sync_committee_size)?;
     let mut sync_committee_indices = Vec::with_capacity(size);
+    // Expected candidates per member: MAX_EFFECTIVE_BALANCE_ELECTRA / average effective balance
+    // (64 at 32 ETH); batches of that order keep the hashing shared.
+    let batch = PRESET.sync_committee_size.safe_mul(64)?;
     let mut i: u64 = 0;
     let mut random_bytes = [0u8; 32];
     while sync_committee_indices.len() < size {
-        let shuffled_index = compute_shuffled_index(
-            i.safe_rem(active_validator_count)?,
-            active_validator_count,
-            &seed,
-            PRESET.shuffle_round_count,
-        )?;
-        let candidate_index = *active_validator_indices
-            .get(to_usize(shuffled_index)?)
-            .ok_or(TransitionError::NoActiveValidators)?;
-        if i.safe_rem(16)? == 0 {
-            random_bytes = hash_concat(&seed, &uint_to_bytes(i.safe_div(16)?));
+        let positions: Vec<u64> = (i..i.safe_add(batch)?)
+            .map(|j| j.safe_rem(active_validator_count))
+            .collect::<std::result::Result<_, _>>()?;
+        let shuffled = shuffler.shuffled_indices(&positions)?;
+        for shuffled_index in shuffled {
+            if sync_committee_indices.len() >= size {
+                break;
+            }
+            let candidate_index = *active_validator_indices
+                .get(to_usize(shuffled_index)?)
+                .ok_or(TransitionError::NoActiveValidators)?;
+            if i.safe_rem(16)? == 0 {
+                random_bytes = hash_concat(&seed, &uint_to_bytes(i.safe_div(16)?));
+            }
+            if is_accepted_by_balance(effective_balance(candidate_index)?, &random_bytes, i)? {
+                sync_committee_indices.push(candidate_index);
+            }
+            i.safe_add_assign(1)?;
         }
-        if is_accepted_by_balance(state, candidate_index, &random_bytes, i)? {
-            sync_committee_indices.push(candidate_index);
-        }
-        i.safe_add_assign(1)?;
     }
     Ok(sync_committee_indices)
 }
@@ -1301,5 +1464,43 @@ pub fn apply_pending_deposit(
             Ok(())
         }
         Some(index) => increase_balance(state, index, deposit.amount),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::shuffling::compute_shuffled_index;
+
+    #[test]
+    fn swap_or_not_matches_compute_shuffled_index() {
+        for (count, seed_byte) in [
+            (1u64, 1u8),
+            (2, 2),
+            (7, 3),
+            (300, 4),
+            (1000, 5),
+            (70_000, 6),
+        ] {
+            let seed = [seed_byte; 32];
+            let s = SwapOrNot::new(&seed, count).unwrap();
+            let all: Vec<u64> = (0..count.min(2000)).collect();
+            let batch = s.shuffled_indices(&all).unwrap();
+            for (&i, &b) in all.iter().zip(&batch) {
+                let expected =
+                    compute_shuffled_index(i, count, &seed, PRESET.shuffle_round_count).unwrap();
+                assert_eq!(
+                    s.shuffled_index(i).unwrap(),
+                    expected,
+                    "count {count} index {i}"
+                );
+                assert_eq!(b, expected, "batch: count {count} index {i}");
+            }
+        }
+        assert!(SwapOrNot::new(&[0; 32], 0).is_err());
+        assert!(SwapOrNot::new(&[0; 32], 5)
+            .unwrap()
+            .shuffled_index(5)
+            .is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod epoch;
 pub mod error;
 pub mod fork;
 pub mod helpers;
+pub mod single_pass;
 pub mod slot;
 
 pub use error::TransitionError;

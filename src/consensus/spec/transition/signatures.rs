@@ -23,7 +23,7 @@ use crate::consensus::bls::{self, PublicKey, Signature};
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
 use crate::consensus::primitives::*;
-use crate::consensus::pubkey_cache::{KeyRef, PubkeyCache};
+use crate::consensus::pubkey_cache::{PubkeyCache, PubkeyCacheError, RegistryView};
 use ethereum_hashing::hash_fixed;
 
 type Result<T> = std::result::Result<T, TransitionError>;
@@ -84,6 +84,38 @@ fn decode_signature(bytes: &BLSSignature, kind: SignatureKind) -> Result<Signatu
     Signature::from_bytes(bytes.as_slice()).map_err(|_| TransitionError::InvalidSignature(kind))
 }
 
+/// `state`'s registry as the pubkey cache sees it.
+fn registry_view<'a>(
+    state: &'a BeaconState,
+    pubkey: &'a dyn Fn(ValidatorIndex) -> Option<[u8; 48]>,
+) -> RegistryView<'a> {
+    RegistryView {
+        genesis_validators_root: state.genesis_validators_root.0,
+        len: u64::try_from(state.validators.len()).unwrap_or(u64::MAX),
+        pubkey,
+    }
+}
+
+/// `state.validators[index].pubkey` as bytes.
+fn registry_pubkey(state: &BeaconState, index: ValidatorIndex) -> Option<[u8; 48]> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| state.validators.get(i))
+        .map(|validator| validator.pubkey.0)
+}
+
+/// A cache failure as the spec would see it: an index beyond the registry is an exception, an
+/// invalid key makes the signature check fail.
+fn cache_error(error: PubkeyCacheError, kind: SignatureKind) -> TransitionError {
+    match error {
+        PubkeyCacheError::UnknownValidator(index) => TransitionError::UnknownValidator(index),
+        PubkeyCacheError::InvalidKey { .. } | PubkeyCacheError::NoKeys => {
+            TransitionError::InvalidSignature(kind)
+        }
+        PubkeyCacheError::OtherChain => TransitionError::PubkeyCache(error),
+    }
+}
+
 /// The public key of validator `index` (an invalid key fails the check, as `bls.Verify` would).
 fn validator_pubkey(
     state: &BeaconState,
@@ -91,10 +123,10 @@ fn validator_pubkey(
     index: ValidatorIndex,
     kind: SignatureKind,
 ) -> Result<PublicKey> {
-    let validator = get_validator(state, index)?;
+    let read = |i| registry_pubkey(state, i);
     pubkeys
-        .get(index, &validator.pubkey.0)
-        .map_err(|_| TransitionError::InvalidSignature(kind))
+        .get(&registry_view(state, &read), index)
+        .map_err(|e| cache_error(e, kind))
 }
 
 /// The sum of the public keys of `indices` (all in the registry).
@@ -104,17 +136,11 @@ fn aggregate_validator_pubkeys(
     indices: impl IntoIterator<Item = ValidatorIndex>,
     kind: SignatureKind,
 ) -> Result<PublicKey> {
-    let validators = indices
-        .into_iter()
-        .map(|index| Ok((index, get_validator(state, index)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<KeyRef<'_>> = validators
-        .iter()
-        .map(|(index, validator)| (*index, &validator.pubkey.0))
-        .collect();
+    let indices: Vec<ValidatorIndex> = indices.into_iter().collect();
+    let read = |i| registry_pubkey(state, i);
     pubkeys
-        .aggregate(&refs)
-        .map_err(|_| TransitionError::InvalidSignature(kind))
+        .aggregate(&registry_view(state, &read), &indices)
+        .map_err(|e| cache_error(e, kind))
 }
 
 /// The check of phase0 `verify_block_signature`: `block` signed by its proposer.

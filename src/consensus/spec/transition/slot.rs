@@ -1,8 +1,8 @@
 //! Slot processing: `process_slots` and `process_slot`.
 
-use super::epoch::process_epoch;
 use super::error::TransitionError;
 use super::helpers::slot_in_epoch;
+use super::single_pass::process_epoch_single_pass;
 use super::*;
 use crate::consensus::arith::{to_usize, SafeArith};
 use crate::consensus::config::ChainConfig;
@@ -12,7 +12,8 @@ use tree_hash::TreeHash;
 type Result<T> = std::result::Result<T, TransitionError>;
 
 /// Spec phase0 `process_slots`: advances `state` to `slot`, running `process_epoch` at the last
-/// slot of every epoch crossed. Requires `state.slot < slot`.
+/// slot of every epoch crossed (the one-pass implementation,
+/// [`process_epoch_single_pass`]). Requires `state.slot < slot`.
 pub fn process_slots(state: &mut BeaconState, config: &ChainConfig, slot: Slot) -> Result<()> {
     if state.slot >= slot {
         return Err(TransitionError::SlotNotLater {
@@ -24,7 +25,7 @@ pub fn process_slots(state: &mut BeaconState, config: &ChainConfig, slot: Slot) 
         process_slot(state)?;
         // Process epoch on the start slot of the next epoch
         if slot_in_epoch(state.slot.safe_add(1)?) == 0 {
-            process_epoch(state, config)?;
+            process_epoch_single_pass(state, config)?;
         }
         state.slot.safe_add_assign(1)?;
     }
