@@ -11,7 +11,7 @@
 //! | `summaries` | state root | [`StateSummary`]: slot u64 BE, block root (40 B) — every post-block state |
 //! | `states` | state root | snappy(SSZ `BeaconState`): the snapshots |
 //! | `snapshots` | slot u64 BE ++ state root | empty: index of `states` by slot |
-//! | `pubkeys` | validator index u64 BE | compressed public key (48 B) |
+//! | `pubkeys` | chunk index u64 BE | the compressed public keys (48 B each) of validators `256 × chunk ..`: 256 per chunk, only the last one partial |
 //! | `fork_choice` | `blob` | version u32 BE ++ the fork choice's own bytes |
 //!
 //! Big-endian integers make LMDB's byte order the numeric order, so slot ranges are cursor
@@ -29,6 +29,12 @@ pub const META_GENESIS_VALIDATORS_ROOT: &[u8] = b"genesis_validators_root";
 pub const META_ARCHIVE: &[u8] = b"archive";
 
 pub const FORK_CHOICE_KEY: &[u8] = b"blob";
+
+/// Validator public keys per `pubkeys` record: 12 KiB values, so a 1M registry is 4,096
+/// records instead of 1M small ones (a record costs ~16 B of LMDB overhead and B-tree pages
+/// filled by appends run half empty).
+pub const PUBKEYS_PER_CHUNK: u64 = 256;
+pub const PUBKEY_LEN: usize = 48;
 
 /// The chain pointers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

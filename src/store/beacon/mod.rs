@@ -284,13 +284,58 @@ fn delete_snapshot(txn: &mut RwTxn, t: &Tables, slot: Slot, state_root: &Hash256
     Ok(existed)
 }
 
-/// Appends the public keys of `state`'s registry beyond the table's length.
+/// Number of keys in the pubkey table: full chunks before the last one, plus the last one's.
+fn pubkey_count(txn: &RoTxn, t: &Tables) -> Result<u64> {
+    let Some((key, value)) = t.pubkeys.last(txn)? else {
+        return Ok(0);
+    };
+    let chunk = decode_slot("pubkeys", key)?;
+    let keys = pubkey_chunk_len(key, value)?;
+    chunk
+        .checked_mul(PUBKEYS_PER_CHUNK)
+        .and_then(|n| n.checked_add(keys))
+        .ok_or_else(|| StoreError::corrupt("pubkeys", key, "chunk index overflows"))
+}
+
+/// Keys in one chunk value (1 to `PUBKEYS_PER_CHUNK` whole 48-byte keys).
+fn pubkey_chunk_len(key: &[u8], value: &[u8]) -> Result<u64> {
+    let n = (value.len() / PUBKEY_LEN) as u64;
+    if value.len() % PUBKEY_LEN != 0 || n == 0 || n > PUBKEYS_PER_CHUNK {
+        return Err(StoreError::corrupt(
+            "pubkeys",
+            key,
+            format!("chunk of {} bytes", value.len()),
+        ));
+    }
+    Ok(n)
+}
+
+/// Appends the public keys of `state`'s registry beyond the table's length (the registry only
+/// grows, and since Electra only from finalized deposits, so every branch agrees on index ->
+/// key).
 fn append_pubkeys(txn: &mut RwTxn, t: &Tables, state: &BeaconState) -> Result<()> {
-    let have = t.pubkeys.len(txn)?;
-    let have_usize = usize::try_from(have).unwrap_or(usize::MAX);
-    for (index, validator) in state.validators.iter().enumerate().skip(have_usize) {
-        let key = (index as u64).to_be_bytes();
-        t.pubkeys.put(txn, &key, validator.pubkey.as_slice())?;
+    let have = pubkey_count(txn, t)?;
+    let total = state.validators.len() as u64;
+    if total <= have {
+        return Ok(());
+    }
+    let mut chunk_index = have / PUBKEYS_PER_CHUNK;
+    let mut chunk: Vec<u8> = t
+        .pubkeys
+        .get(txn, &chunk_index.to_be_bytes())?
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let skip = usize::try_from(have).unwrap_or(usize::MAX);
+    for validator in state.validators.iter().skip(skip) {
+        chunk.extend_from_slice(validator.pubkey.as_slice());
+        if chunk.len() as u64 == PUBKEYS_PER_CHUNK * PUBKEY_LEN as u64 {
+            t.pubkeys.put(txn, &chunk_index.to_be_bytes(), &chunk)?;
+            chunk.clear();
+            chunk_index = chunk_index.saturating_add(1);
+        }
+    }
+    if !chunk.is_empty() {
+        t.pubkeys.put(txn, &chunk_index.to_be_bytes(), &chunk)?;
     }
     Ok(())
 }
@@ -791,6 +836,19 @@ impl BeaconStore {
         })
     }
 
+    /// The blocks newer than the finalized one, on every branch: (slot, block root, metadata).
+    pub fn hot_blocks(&self) -> Result<Vec<(Slot, Hash256, BlockMeta)>> {
+        self.db.read(|txn, t| {
+            let mut out = Vec::new();
+            for entry in t.hot.iter(txn)? {
+                let (key, _) = entry?;
+                let (slot, root) = decode_slot_root_key("hot", key)?;
+                out.push((slot, root, require_meta(txn, t, &root)?));
+            }
+            Ok(out)
+        })
+    }
+
     /// The stored fork-choice bytes: (version, bytes).
     pub fn fork_choice(&self) -> Result<Option<(u32, Vec<u8>)>> {
         self.db.read(|txn, t| read_fork_choice(txn, t))
@@ -798,22 +856,33 @@ impl BeaconStore {
 
     /// Number of validator public keys stored.
     pub fn pubkey_count(&self) -> Result<u64> {
-        self.db.read(|txn, t| Ok(t.pubkeys.len(txn)?))
+        self.db.read(|txn, t| pubkey_count(txn, t))
     }
 
     /// All stored public keys, by validator index.
     pub fn pubkeys(&self) -> Result<Vec<[u8; 48]>> {
         self.db.read(|txn, t| {
-            let mut out = Vec::with_capacity(usize::try_from(t.pubkeys.len(txn)?).unwrap_or(0));
+            let count = pubkey_count(txn, t)?;
+            let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            let mut expected_chunk = 0u64;
             for entry in t.pubkeys.iter(txn)? {
                 let (key, value) = entry?;
-                let index = decode_slot("pubkeys", key)?;
-                if index != out.len() as u64 {
-                    return Err(StoreError::corrupt("pubkeys", key, "index out of sequence"));
+                if decode_slot("pubkeys", key)? != expected_chunk
+                    || out.len() as u64 != expected_chunk * PUBKEYS_PER_CHUNK
+                {
+                    return Err(StoreError::corrupt(
+                        "pubkeys",
+                        key,
+                        "chunks out of sequence or a partial chunk before the last",
+                    ));
                 }
-                let pk = <[u8; 48]>::try_from(value)
-                    .map_err(|_| StoreError::corrupt("pubkeys", key, "not 48 bytes"))?;
-                out.push(pk);
+                pubkey_chunk_len(key, value)?;
+                for pk in value.chunks_exact(PUBKEY_LEN) {
+                    let mut k = [0u8; PUBKEY_LEN];
+                    k.copy_from_slice(pk);
+                    out.push(k);
+                }
+                expected_chunk = expected_chunk.saturating_add(1);
             }
             Ok(out)
         })
@@ -1094,13 +1163,8 @@ impl BeaconStore {
                     )));
                 }
             }
-            // The pubkey table is dense: indices 0..n.
-            let pubkeys = t.pubkeys.len(txn)?;
-            if let Some((key, _)) = t.pubkeys.last(txn)? {
-                if decode_slot("pubkeys", key)?.checked_add(1) != Some(pubkeys) {
-                    return Err(fail("pubkey table has gaps".into()));
-                }
-            }
+            // The pubkey table is dense (checked chunk by chunk when `deep`).
+            let pubkeys = pubkey_count(txn, t)?;
             Ok(ConsistencyReport {
                 head,
                 finalized,

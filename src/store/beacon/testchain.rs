@@ -400,3 +400,51 @@ pub fn run_writer(
         }
     }
 }
+
+/// A Fulu genesis state with `validators` validators: the first 64 from interop keys (so the
+/// sync committees are real aggregates), the rest synthetic records with random-looking public
+/// keys and execution withdrawal credentials (as incompressible as real ones), 32 ETH each, all
+/// active. Valid for the state transition until the first sync-committee period boundary.
+pub fn synthetic_state(config: &ChainConfig, validators: usize) -> Result<BeaconState> {
+    let err = |e: String| StoreError::Inconsistent(format!("synthetic state: {e}"));
+    let real = validators.clamp(1, 64);
+    let keys = crate::validator::interop::interop_pubkeys(real as u64, None)
+        .map_err(|e| err(e.to_string()))?;
+    let mut state = super::spec::transition::genesis::interop_genesis_state(config, &keys, 0)
+        .map_err(|e| err(e.to_string()))?;
+    let balance = PRESET.min_activation_balance;
+    for i in real..validators {
+        let digest = ethereum_hashing::hash_fixed(&(i as u64).to_le_bytes());
+        let mut pubkey = [0u8; 48];
+        pubkey[..32].copy_from_slice(&digest);
+        pubkey[32..].copy_from_slice(&digest[..16]);
+        pubkey[0] = 0x80 | (pubkey[0] & 0x1f);
+        let mut credentials = [0u8; 32];
+        credentials[0] = 0x01;
+        credentials[12..].copy_from_slice(&digest[12..]);
+        let validator = Validator {
+            pubkey: BLSPubkey::from(pubkey),
+            withdrawal_credentials: Hash256::from(credentials),
+            effective_balance: balance,
+            slashed: false,
+            activation_eligibility_epoch: GENESIS_EPOCH,
+            activation_epoch: GENESIS_EPOCH,
+            exit_epoch: FAR_FUTURE_EPOCH,
+            withdrawable_epoch: FAR_FUTURE_EPOCH,
+        };
+        let push = |e: milhouse::Error| err(format!("{e:?}"));
+        state.validators.push(validator).map_err(push)?;
+        state.balances.push(balance).map_err(push)?;
+        state.previous_epoch_participation.push(0).map_err(push)?;
+        state.current_epoch_participation.push(0).map_err(push)?;
+        state.inactivity_scores.push(0).map_err(push)?;
+    }
+    state.eth1_data.deposit_count = validators as u64;
+    state.eth1_deposit_index = validators as u64;
+    state.deposit_requests_start_index = validators as u64;
+    state
+        .apply_pending_updates()
+        .map_err(|e| err(format!("{e:?}")))?;
+    state.genesis_validators_root = state.validators.tree_hash_root();
+    Ok(state)
+}
