@@ -2,7 +2,7 @@
 //!
 //! Blocks are built the way a proposer would, minus the signatures: the next slot's proposer,
 //! the parent's header root, the expected withdrawals, an execution payload that chains on the
-//! previous one, full-participation attestations for the previous slot (so the chain justifies
+//! previous one, full-participation attestations for every slot since the parent (so the chain justifies
 //! and finalizes like a healthy network), and optional deposit requests with real deposit
 //! signatures (so the registry grows once they are finalized). Signatures over blocks,
 //! RANDAO reveals and attestations are not made: the blocks are processed with
@@ -30,6 +30,7 @@ use crate::store::error::{Result, StoreError};
 use crate::store::schema::PointerName;
 use ssz_types::{BitList, BitVector, VariableList};
 use tree_hash::TreeHash;
+use typenum::Unsigned;
 
 /// The infinity point's compressed encoding: a well-formed placeholder signature.
 fn placeholder_signature() -> BLSSignature {
@@ -116,12 +117,21 @@ pub fn build_block(
     let proposer_index = get_beacon_proposer_index(&state)?;
     let parent_root = state.latest_block_header.tree_hash_root();
     let mut attestations = VariableList::<Attestation, MaxAttestationsElectra>::default();
-    // The previous slot, attested by all of its committees (from slot 2: the genesis slot
-    // has no block to attest to beyond the anchor).
-    if contents.attest && slot > 1 {
-        attestations
-            .push(full_attestation(&state, slot.saturating_sub(1))?)
-            .map_err(tree)?;
+    // Every slot since the parent's (skipped ones too), attested by all of its committees
+    // (from slot 1: the genesis block has no committee vote to include before slot 2).
+    if contents.attest {
+        let first = parent_state
+            .slot
+            .max(1)
+            .max(slot.saturating_sub(PRESET.slots_per_epoch));
+        for attested in first..slot {
+            if attestations.len() >= MaxAttestationsElectra::to_usize() {
+                break;
+            }
+            attestations
+                .push(full_attestation(&state, attested)?)
+                .map_err(tree)?;
+        }
     }
     let header = &state.latest_execution_payload_header;
     let mut seed = Vec::with_capacity(72);
