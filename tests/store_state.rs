@@ -5,8 +5,9 @@
 
 use ember::consensus::config::ChainConfig;
 use ember::consensus::preset::PresetName;
+use ember::store::mainnet::mem::{state_memory, state_memory_milhouse};
 use ember::store::mainnet::testchain::synthetic_state;
-use ember::store::mainnet::{mem::state_memory, BeaconStore, StoreConfig};
+use ember::store::mainnet::{BeaconStore, StoreConfig};
 use ember::store::{MemoryBudget, PointerName};
 use std::time::Instant;
 use tree_hash::TreeHash;
@@ -26,6 +27,17 @@ fn mainnet_state_with_a_million_validators_survives_store_and_reload() {
         started.elapsed().as_secs_f64(),
         state_memory(&state) as f64 / 1048576.0,
         ssz::Encode::ssz_bytes_len(&state) as f64 / 1048576.0,
+    );
+    // The cache's tracker agrees with milhouse's.
+    let started = Instant::now();
+    let ours = state_memory(&state);
+    let ours_time = started.elapsed();
+    let started = Instant::now();
+    assert_eq!(ours, state_memory_milhouse(&state));
+    println!(
+        "measuring the state: {:.2} s (milhouse's MemoryTracker: {:.2} s)",
+        ours_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
     );
     let dir = std::env::temp_dir().join(format!("ember-store-big-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -65,6 +77,7 @@ fn mainnet_state_with_a_million_validators_survives_store_and_reload() {
         "cold start (open + load + root check): {:.2} s",
         started.elapsed().as_secs_f64()
     );
+    println!("  {:?}", store.metrics().last_load);
     assert_eq!(loaded.validators.len(), validators);
     assert_eq!(loaded.tree_hash_root(), root);
     assert_eq!(

@@ -11,7 +11,7 @@
 //! | `summaries` | state root | [`StateSummary`]: slot u64 BE, block root (40 B) — every post-block state |
 //! | `states` | state root | snappy(SSZ `BeaconState`): the snapshots |
 //! | `snapshots` | slot u64 BE ++ state root | empty: index of `states` by slot |
-//! | `pubkeys` | chunk index u64 BE | the compressed public keys (48 B each) of validators `256 × chunk ..`: 256 per chunk, only the last one partial |
+//! | `pubkeys` | chunk index u64 BE | the compressed public keys (48 B each) of validators `341 × chunk ..`: 341 per chunk, only the last one partial |
 //! | `fork_choice` | `blob` | version u32 BE ++ the fork choice's own bytes |
 //!
 //! Big-endian integers make LMDB's byte order the numeric order, so slot ranges are cursor
@@ -30,10 +30,10 @@ pub const META_ARCHIVE: &[u8] = b"archive";
 
 pub const FORK_CHOICE_KEY: &[u8] = b"blob";
 
-/// Validator public keys per `pubkeys` record: 12 KiB values, so a 1M registry is 4,096
-/// records instead of 1M small ones (a record costs ~16 B of LMDB overhead and B-tree pages
-/// filled by appends run half empty).
-pub const PUBKEYS_PER_CHUNK: u64 = 256;
+/// Validator public keys per `pubkeys` record: 341 × 48 B = 16,368 B, which with LMDB's 16 B
+/// page header fills exactly four 4 KiB overflow pages or one 16 KiB page (Pi 5), so a 1M
+/// registry takes 48 MiB on disk (one record per key took 64 MiB).
+pub const PUBKEYS_PER_CHUNK: u64 = 341;
 pub const PUBKEY_LEN: usize = 48;
 
 /// The chain pointers.

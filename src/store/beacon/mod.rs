@@ -51,6 +51,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tree_hash::TreeHash;
 
 pub mod mem;
@@ -104,6 +105,20 @@ pub struct ChainUpdate<'a> {
     pub fork_choice: Option<ForkChoiceBytes<'a>>,
 }
 
+/// Where the time of the last state load that missed the cache went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadTiming {
+    /// Blocks replayed.
+    pub blocks: usize,
+    /// Decompressing and decoding the snapshot (or cloning the cached base state).
+    pub base: Duration,
+    pub replay: Duration,
+    /// Hashing the result and comparing it with the state root.
+    pub root_check: Duration,
+    /// Measuring the state into the cache.
+    pub cache_insert: Duration,
+}
+
 /// Counters of the store (the state cache's are in `cache`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreMetrics {
@@ -116,6 +131,7 @@ pub struct StoreMetrics {
     pub snapshots_pruned: u64,
     pub map_size: usize,
     pub map_resizes: u64,
+    pub last_load: Option<LoadTiming>,
 }
 
 #[derive(Default)]
@@ -354,6 +370,7 @@ pub struct BeaconStore {
     chain: ChainConfig,
     cache: Mutex<StateCache>,
     counters: Counters,
+    last_load: Mutex<Option<LoadTiming>>,
 }
 
 impl std::fmt::Debug for BeaconStore {
@@ -409,6 +426,7 @@ impl BeaconStore {
             },
             chain,
             counters: Counters::default(),
+            last_load: Mutex::new(None),
         })
     }
 
@@ -920,6 +938,7 @@ impl BeaconStore {
                 root = meta.parent_root;
             }
         })?;
+        let started = Instant::now();
         let mut state = match base {
             Base::Cached(root) => {
                 let cached = self.cache().get(&root);
@@ -936,8 +955,10 @@ impl BeaconStore {
                     .map_err(|e| StoreError::corrupt("states", root.as_slice(), format!("{e:?}")))?
             }
         };
+        let decoded = Instant::now();
         bump(&self.counters.replays, 1);
-        bump(&self.counters.replayed_blocks, chain.len() as u64);
+        let replay_len = chain.len();
+        bump(&self.counters.replayed_blocks, replay_len as u64);
         while let Some(root) = chain.pop() {
             let block = self.block(&root)?.ok_or_else(|| StoreError::Replay {
                 state_root: *state_root,
@@ -967,6 +988,7 @@ impl BeaconStore {
                 reason: format!("block {root:?} at slot {}: {e}", block.message.slot),
             })?;
         }
+        let replayed = Instant::now();
         state
             .apply_pending_updates()
             .map_err(|e| StoreError::Replay {
@@ -980,7 +1002,17 @@ impl BeaconStore {
                 reason: format!("replay gave state root {computed:?}"),
             });
         }
+        let hashed = Instant::now();
         self.cache().insert(*state_root, state.clone());
+        let timing = LoadTiming {
+            blocks: replay_len,
+            base: decoded.duration_since(started),
+            replay: replayed.duration_since(decoded),
+            root_check: hashed.duration_since(replayed),
+            cache_insert: hashed.elapsed(),
+        };
+        tracing::debug!(?state_root, ?timing, "state loaded");
+        *self.last_load.lock().unwrap_or_else(|p| p.into_inner()) = Some(timing);
         Ok(state)
     }
 
@@ -996,6 +1028,7 @@ impl BeaconStore {
             snapshots_pruned: c.snapshots_pruned.load(Ordering::Relaxed),
             map_size: self.db.map_size(),
             map_resizes: self.db.resizes(),
+            last_load: *self.last_load.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 

@@ -1,8 +1,11 @@
 //! The state cache: beacon states by state root, bounded in real bytes.
 //!
+//! (The tracker is [`Tracker`]: milhouse's `MemoryTracker` walk over milhouse's `MemorySize`
+//! model, with a fast address hash.)
+//!
 //! Accounting: states share most of their trees (a block changes a few thousand leaves of a
 //! 1M-validator registry), so summing per-state sizes would overcount tens of times. The cache
-//! keeps one milhouse [`MemoryTracker`] over all of its states: adding a state costs a walk of
+//! keeps one milhouse-style `MemoryTracker` over all of its states: adding a state costs a walk of
 //! only the nodes it does not share with the states already tracked (a `HashMap` hit stops the
 //! walk at every shared subtree), and the tracker's total is the bytes the cached states hold
 //! together.
@@ -19,10 +22,9 @@
 //!
 //! A state larger than the whole bound is still returned to its caller but not kept.
 
-use super::mem::MeasuredState;
+use super::mem::{MeasuredState, Tracker};
 use super::spec::BeaconState;
 use crate::consensus::primitives::{Hash256, Slot};
-use milhouse::mem::MemoryTracker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -54,7 +56,7 @@ pub struct StateCache {
     max_bytes: u64,
     entries: HashMap<Hash256, Entry>,
     clock: u64,
-    tracker: MemoryTracker,
+    tracker: Tracker,
     /// The tracker holds pointers of states no longer cached: rebuild before use.
     stale: bool,
     metrics: StateCacheMetrics,
@@ -66,7 +68,7 @@ impl StateCache {
             max_bytes,
             entries: HashMap::new(),
             clock: 0,
-            tracker: MemoryTracker::default(),
+            tracker: Tracker::default(),
             stale: false,
             metrics: StateCacheMetrics {
                 max_bytes,
@@ -164,7 +166,7 @@ impl StateCache {
 
     /// A fresh tracker over the cached states.
     fn rebuild(&mut self) {
-        let mut tracker = MemoryTracker::default();
+        let mut tracker = Tracker::default();
         for root in self.by_recency() {
             if let Some(e) = self.entries.get(&root) {
                 tracker.track_item(&MeasuredState(&e.state));
@@ -179,7 +181,7 @@ impl StateCache {
     fn evict(&mut self) {
         let target = self.max_bytes / 10 * 9;
         let order = self.by_recency();
-        let mut tracker = MemoryTracker::default();
+        let mut tracker = Tracker::default();
         let mut keep = 0usize;
         for root in &order {
             let Some(e) = self.entries.get(root) else {
