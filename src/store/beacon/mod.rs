@@ -359,6 +359,8 @@ fn append_pubkeys(txn: &mut RwTxn, t: &Tables, state: &BeaconState) -> Result<()
 /// Pruning result, applied to the state cache after the commit.
 #[derive(Debug, Default)]
 struct Pruned {
+    blocks: u64,
+    snapshots: u64,
     finalized: Option<Pointer>,
     states: Vec<Hash256>,
 }
@@ -626,17 +628,23 @@ impl BeaconStore {
             bump(&self.counters.snapshots_written, 1);
             bump(&self.counters.snapshot_bytes_written, bytes.len() as u64);
         }
-        let mut cache = self.cache();
-        cache.insert(state_root, post_state.clone());
-        Self::prune_cache(&mut cache, &pruned);
+        self.cache().insert(state_root, post_state.clone());
+        self.pruned(&pruned);
         Ok(())
     }
 
     /// Writes a [`ChainUpdate`] on its own (one transaction).
     pub fn update_chain(&self, update: &ChainUpdate<'_>) -> Result<()> {
         let pruned = self.db.write(|txn, t| self.apply_update(txn, t, update))?;
-        Self::prune_cache(&mut self.cache(), &pruned);
+        self.pruned(&pruned);
         Ok(())
+    }
+
+    /// After the commit: counters and the cache.
+    fn pruned(&self, pruned: &Pruned) {
+        bump(&self.counters.blocks_pruned, pruned.blocks);
+        bump(&self.counters.snapshots_pruned, pruned.snapshots);
+        Self::prune_cache(&mut self.cache(), pruned);
     }
 
     fn prune_cache(cache: &mut StateCache, pruned: &Pruned) {
@@ -667,6 +675,12 @@ impl BeaconStore {
         if let Some(cp) = &update.justified {
             let p = pointer_to(txn, t, &cp.root, Some(cp.epoch))?;
             put_pointer(txn, t, PointerName::Justified, &p)?;
+        }
+        // A finalized checkpoint is justified: justified never trails finalized.
+        let justified = require_pointer(txn, t, PointerName::Justified)?;
+        let finalized = require_pointer(txn, t, PointerName::Finalized)?;
+        if justified.epoch < finalized.epoch {
+            put_pointer(txn, t, PointerName::Justified, &finalized)?;
         }
         if let Some(head) = update.head {
             set_head(txn, t, &head)?;
@@ -763,7 +777,7 @@ impl BeaconStore {
         }
         let mut pruned = Pruned {
             finalized: Some(new),
-            states: Vec::new(),
+            ..Default::default()
         };
         for (slot, root, m) in &abandoned {
             t.blocks.delete(txn, root.as_slice())?;
@@ -771,14 +785,14 @@ impl BeaconStore {
             t.hot.delete(txn, &slot_root_key(*slot, root))?;
             t.summaries.delete(txn, m.state_root.as_slice())?;
             if delete_snapshot(txn, t, *slot, &m.state_root)? {
-                bump(&self.counters.snapshots_pruned, 1);
+                pruned.snapshots += 1;
             }
             if get_canonical(txn, t, *slot)? == Some(*root) {
                 t.canonical.delete(txn, &slot.to_be_bytes())?;
             }
             pruned.states.push(m.state_root);
         }
-        bump(&self.counters.blocks_pruned, abandoned.len() as u64);
+        pruned.blocks = abandoned.len() as u64;
         // Snapshots at or before F: keep the anchor's and the newest canonical one (all
         // canonical ones in archive mode).
         let anchor = require_pointer(txn, t, PointerName::Anchor)?;
@@ -804,7 +818,7 @@ impl BeaconStore {
             if canonical {
                 canonical_snapshots.push((slot, state_root));
             } else if delete_snapshot(txn, t, slot, &state_root)? {
-                bump(&self.counters.snapshots_pruned, 1);
+                pruned.snapshots += 1;
             }
         }
         if !self.config.archive {
@@ -812,7 +826,7 @@ impl BeaconStore {
             let keep_from = canonical_snapshots.len().saturating_sub(1);
             for (slot, state_root) in canonical_snapshots.iter().take(keep_from) {
                 if delete_snapshot(txn, t, *slot, state_root)? {
-                    bump(&self.counters.snapshots_pruned, 1);
+                    pruned.snapshots += 1;
                 }
             }
         }
