@@ -3,9 +3,11 @@
 //! Architecture (one crate, one module per layer):
 //! - [`consensus`]: the pure consensus code — types, SSZ/merkleization, BLS, shuffling.
 //!   No I/O, no async; panicking arithmetic, indexing and `unwrap` are denied there by lints.
+//! - [`store`]: the database (LMDB): blocks, states, chain pointers, pubkeys; the memory budget.
 //! - [`tools`]: command-line tools built on the consensus code (SSZ inspection).
 
 pub mod consensus;
 pub mod fork_choice;
+pub mod store;
 pub mod tools;
 pub mod validator;

@@ -21,6 +21,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Ember: a lightweight Ethereum consensus-layer node"
 )]
 struct Cli {
+    /// Memory the whole process may use, in MiB; every cache and queue is bounded by its share
+    /// (`ember budget` prints the split). The default suits a 4 GB board.
+    #[arg(long, global = true, value_name = "MiB", default_value_t = ember::store::budget::DEFAULT_MEMORY_BUDGET_MIB)]
+    memory_budget: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +43,57 @@ enum Command {
     Genesis(GenesisArgs),
     /// Replay blocks and/or empty slots on a state, timing each step (a zcli-style debugger).
     Transition(TransitionArgs),
+    /// Inspect a node database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Print how --memory-budget is split among the caches and queues.
+    Budget,
+    /// Test helper (the store's crash test): grow a synthetic minimal-preset chain in a
+    /// database, resuming where it stands; meant to be killed at random moments.
+    #[command(hide = true)]
+    StoreWriter(StoreWriterArgs),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Pointers, table sizes, disk use per epoch, cache figures.
+    Stats(DbArgs),
+    /// Check every invariant of the database (rebuilds the head and finalized states).
+    Check(DbArgs),
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// The database directory.
+    #[arg(long)]
+    datadir: PathBuf,
+    #[arg(long, default_value = "mainnet", value_parser = parse_preset)]
+    preset: PresetName,
+    /// Chain configuration (config.yaml) for replaying blocks. Default: the preset's built-in
+    /// one with every fork active from epoch 0.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StoreWriterArgs {
+    #[arg(long)]
+    datadir: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop when the head reaches this slot.
+    #[arg(long, default_value_t = u64::MAX)]
+    until_slot: u64,
+    /// Genesis validators (interop keys).
+    #[arg(long, default_value_t = 32)]
+    validators: u64,
+    #[arg(long, default_value_t = 2)]
+    snapshot_every_epochs: u64,
+    /// Initial LMDB map size in KiB (small, so the map grows while the writer runs).
+    #[arg(long, default_value_t = 256)]
+    initial_map_kib: usize,
+    #[arg(long)]
+    archive: bool,
 }
 
 #[derive(Args)]
@@ -157,6 +212,13 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Genesis(args) => genesis(args),
+        Command::Db(DbCommand::Stats(args)) => db_stats(args, cli.memory_budget),
+        Command::Db(DbCommand::Check(args)) => db_check(args, cli.memory_budget),
+        Command::Budget => {
+            print!("{}", memory_budget(cli.memory_budget)?);
+            Ok(())
+        }
+        Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
         Command::Transition(args) => transition(args),
         Command::Config { preset } => {
             print!(
@@ -348,4 +410,137 @@ fn transition(args: TransitionArgs) -> Result<(), String> {
         println!("post:    {} (slot {}, state root {root:?})", args.post.display(), state.slot);
         Ok(())
     })
+}
+
+fn memory_budget(mib: u64) -> Result<ember::store::MemoryBudget, String> {
+    ember::store::MemoryBudget::from_mib(mib).map_err(|e| e.to_string())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Like `with_preset!`, binding the preset's store module (`ember::store::mainnet`/`minimal`).
+macro_rules! with_store {
+    ($preset:expr, $s:ident => $body:expr) => {
+        match $preset {
+            PresetName::Mainnet => {
+                use ember::store::mainnet as $s;
+                $body
+            }
+            PresetName::Minimal => {
+                use ember::store::minimal as $s;
+                $body
+            }
+        }
+    };
+}
+
+fn db_stats(args: DbArgs, budget_mib: u64) -> Result<(), String> {
+    use ember::store::PointerName;
+    let chain = load_config(args.config.as_deref(), args.preset)?;
+    let budget = memory_budget(budget_mib)?;
+    with_store!(args.preset, s => {
+        let started = Instant::now();
+        let store = s::BeaconStore::open(&args.datadir, s::StoreConfig::new(&budget), chain)
+            .map_err(|e| e.to_string())?;
+        println!("opened in {}", ms(started));
+        for name in PointerName::ALL {
+            match store.pointer(name) {
+                Ok(p) => println!(
+                    "{:<10} epoch {:>7} slot {:>9} block {:?} state {:?}",
+                    format!("{name:?}"), p.epoch, p.slot, p.block_root, p.state_root
+                ),
+                Err(e) => println!("{name:?}: {e}"),
+            }
+        }
+        let usage = store.disk_usage().map_err(|e| e.to_string())?;
+        println!(
+            "file {} (map {}, page size {} B)",
+            mib(usage.file_bytes),
+            mib(usage.map_size as u64),
+            usage.page_size
+        );
+        for (name, stat) in &usage.tables {
+            println!("  {name:<12} {:>9} entries {:>14}", stat.entries, mib(stat.bytes));
+        }
+        if let (Ok(anchor), Ok(finalized)) =
+            (store.pointer(PointerName::Anchor), store.pointer(PointerName::Finalized))
+        {
+            let epochs = finalized.epoch.saturating_sub(anchor.epoch);
+            if let Some(per_epoch) = usage.chain_bytes().checked_div(epochs) {
+                println!(
+                    "chain data (blocks + indices): {} over {epochs} finalized epochs = {} per epoch; snapshots {}",
+                    mib(usage.chain_bytes()),
+                    mib(per_epoch),
+                    mib(usage.state_bytes())
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn db_check(args: DbArgs, budget_mib: u64) -> Result<(), String> {
+    let chain = load_config(args.config.as_deref(), args.preset)?;
+    let budget = memory_budget(budget_mib)?;
+    with_store!(args.preset, s => {
+        let started = Instant::now();
+        let store = s::BeaconStore::open(&args.datadir, s::StoreConfig::new(&budget), chain)
+            .map_err(|e| e.to_string())?;
+        let report = store.check_consistency(true).map_err(|e| e.to_string())?;
+        println!(
+            "consistent ({}): head slot {}, finalized epoch {}, {} canonical and {} hot blocks, {} snapshots, {} pubkeys, {} validators at head",
+            ms(started),
+            report.head.slot,
+            report.finalized.epoch,
+            report.canonical_blocks,
+            report.hot_blocks,
+            report.snapshots,
+            report.pubkeys,
+            report.head_validators
+        );
+        Ok(())
+    })
+}
+
+fn store_writer(args: StoreWriterArgs, budget_mib: u64) -> Result<(), String> {
+    use ember::store::minimal as s;
+    use std::io::Write;
+    let preset = PresetName::Minimal;
+    let chain = load_config(None, preset)?;
+    let budget = memory_budget(budget_mib)?;
+    let config = s::StoreConfig {
+        map: ember::store::MapPolicy {
+            initial: args.initial_map_kib.saturating_mul(1024),
+            ..Default::default()
+        },
+        snapshot_every_epochs: args.snapshot_every_epochs,
+        archive: args.archive,
+        ..s::StoreConfig::new(&budget)
+    };
+    let store =
+        s::BeaconStore::open(&args.datadir, config, chain.clone()).map_err(|e| e.to_string())?;
+    let plan = s::testchain::WriterPlan {
+        seed: args.seed,
+        until_slot: args.until_slot,
+        deposit_every: 3,
+        fork_one_in: 5,
+        skip_one_in: 7,
+    };
+    let validators = args.validators;
+    let genesis = || {
+        let keys = ember::validator::interop::interop_pubkeys(validators, None)
+            .map_err(|e| ember::store::StoreError::Inconsistent(e.to_string()))?;
+        ember::consensus::minimal::transition::genesis::interop_genesis_state(&chain, &keys, 0)
+            .map_err(|e| ember::store::StoreError::Inconsistent(e.to_string()))
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    s::testchain::run_writer(&store, genesis, &plan, |slot, head, finalized| {
+        let _ = writeln!(out, "imported {slot} head {head} finalized {finalized}");
+        let _ = out.flush();
+    })
+    .map_err(|e| e.to_string())
 }
