@@ -14,21 +14,32 @@
 //! time the process waited for a core; with `RAYON_NUM_THREADS=1` the CPU time is the time on
 //! one core. `EMBER_BENCH_CLOCK=wall` or `=cpu` runs only one of them.
 //!
+//! Threads: the epoch transition is single-threaded (rayon is used only by state hashing).
+//! blst's multi-pairing (`verify_multiple_aggregate_signatures`, the block's batch check) and
+//! its single `verify` run on blst's own thread pool (one thread per CPU), which
+//! `RAYON_NUM_THREADS` does not limit; the CPU clock counts those threads too.
+//!
 //! Setup (not timed) takes one to two minutes: genesis of 2.3M records, the realistic state,
 //! one epoch transition and a signed block. Groups:
 //!
-//! - `epoch/process_epoch`: `process_epoch` at the end of epoch 380,013, on a clone of the
-//!   state (cloned in the batch setup, not timed), with the caches a node's head state has
-//!   (committees of both epochs, total active balance, pubkey index); `..._cold_caches` with
-//!   them cleared; `state_root_after_epoch`: the hash (`apply_pending_updates` +
-//!   `tree_hash_root`) that the next `process_slot` computes after the epoch transition.
+//! - `epoch/process_slots_boundary`: the epoch transition as the node runs it:
+//!   `process_slots` from the last slot of epoch 380,013 to the first of the next
+//!   (`process_slot`, whose state root is incremental, then the one-pass epoch
+//!   `process_epoch_single_pass`), on a clone of the state (cloned in the batch setup, not
+//!   timed) that has the caches a node's head state has (committees of both epochs, total
+//!   active balance, pubkey index, validator columns); `..._cold_caches` with them cleared;
+//!   `process_epoch_reference`: `transition::epoch::process_epoch`, the spec-shaped reference
+//!   (after `process_slot`, warm caches); `state_root_after_epoch`: the hash
+//!   (`apply_pending_updates` + `tree_hash_root`) that the next `process_slot` computes after
+//!   the epoch transition.
 //! - `block/state_transition_batch`: the full `state_transition` of a block (8 attestations
 //!   covering all 64 committees of a slot, 512-member sync aggregate, 16 withdrawals, 200
 //!   transactions) with `VerifySignatures::Batch` and `validate_result = true` (proposer
 //!   signature, state root check), warm pubkey cache; `..._cold_pubkeys` with an empty cache;
 //!   `process_block_batch`: `process_block` alone (state already at the block's slot; no
 //!   proposer signature, no state root); `process_block_no_signatures`: the same without
-//!   signatures.
+//!   signatures; `state_transition_batch_trust_index`: warm cache in `KeyCheck::TrustIndex`
+//!   mode (cached keys used without re-reading and re-compressing the state's bytes).
 //! - `state_root/after_block`: state root after the block, incremental (the pre-state's hashes
 //!   computed).
 //! - `clone/clone_mutate`: `clone()` of the state, then 1,000 balances and 100 validators
@@ -43,9 +54,9 @@ use ember::consensus::mainnet::transition::block::{
     process_block, state_transition, VerifySignatures,
 };
 use ember::consensus::mainnet::transition::epoch::process_epoch;
-use ember::consensus::mainnet::transition::slot::process_slot;
+use ember::consensus::mainnet::transition::slot::{process_slot, process_slots};
 use ember::consensus::mainnet::BeaconState;
-use ember::consensus::pubkey_cache::PubkeyCache;
+use ember::consensus::pubkey_cache::{KeyCheck, PubkeyCache};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::*;
@@ -170,27 +181,31 @@ fn heavy_group<'a, M: Measurement>(
 
 fn bench_epoch<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let mut group = heavy_group(c, &format!("epoch{clock}"), 15);
-    group.bench_function("process_epoch", |b| {
+    let boundary = |state: &mut BeaconState, config| {
+        let next = state.slot + 1;
+        process_slots(state, config, next).expect("process_slots over the epoch boundary");
+    };
+    group.bench_function("process_slots_boundary", |b| {
         let s = setup();
         b.iter_batched(
-            || s.pre_epoch.clone(),
+            || s.epoch_state.clone(),
             |mut state| {
-                process_epoch(&mut state, &s.config).expect("process_epoch");
+                boundary(&mut state, &s.config);
                 state
             },
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("process_epoch_cold_caches", |b| {
+    group.bench_function("process_slots_boundary_cold_caches", |b| {
         let s = setup();
         b.iter_batched(
             || {
-                let state = s.pre_epoch.clone();
+                let state = s.epoch_state.clone();
                 state.caches.clear();
                 state
             },
             |mut state| {
-                process_epoch(&mut state, &s.config).expect("process_epoch");
+                boundary(&mut state, &s.config);
                 state
             },
             BatchSize::PerIteration,
@@ -200,14 +215,25 @@ fn bench_epoch<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
         let s = setup();
         b.iter_batched(
             || {
-                let mut state = s.pre_epoch.clone();
-                process_epoch(&mut state, &s.config).expect("process_epoch");
+                let mut state = s.epoch_state.clone();
+                boundary(&mut state, &s.config);
                 state
             },
             |mut state| {
                 state.apply_pending_updates().expect("apply");
                 let root = state.tree_hash_root();
                 (state, root)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("process_epoch_reference", |b| {
+        let s = setup();
+        b.iter_batched(
+            || s.pre_epoch.clone(),
+            |mut state| {
+                process_epoch(&mut state, &s.config).expect("process_epoch");
+                state
             },
             BatchSize::PerIteration,
         )
@@ -230,6 +256,36 @@ fn bench_block<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
                     &s.config,
                     &TrustPayloads,
                     VerifySignatures::Batch(&f.pubkeys),
+                )
+                .expect("valid block");
+                state
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("state_transition_batch_trust_index", |b| {
+        let (s, f) = (setup(), block_setup());
+        let pubkeys = PubkeyCache::with_check(KeyCheck::TrustIndex);
+        let mut warm = f.pre.clone();
+        state_transition(
+            &mut warm,
+            &f.block,
+            true,
+            &s.config,
+            &TrustPayloads,
+            VerifySignatures::Batch(&pubkeys),
+        )
+        .expect("valid block");
+        b.iter_batched(
+            || f.pre.clone(),
+            |mut state| {
+                state_transition(
+                    &mut state,
+                    &f.block,
+                    true,
+                    &s.config,
+                    &TrustPayloads,
+                    VerifySignatures::Batch(&pubkeys),
                 )
                 .expect("valid block");
                 state
@@ -351,24 +407,34 @@ fn mutate(state: &mut BeaconState) {
 
 fn bench_clone<M: Measurement>(c: &mut Criterion<M>, clock: &str) {
     let mut group = c.benchmark_group(format!("clone{clock}"));
+    group.sample_size(30);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("clone_mutate", |b| {
         let f = block_setup();
-        b.iter_with_large_drop(|| {
-            let mut state = f.pre.clone();
-            mutate(&mut state);
-            state
-        })
+        // One state alive at a time: each clone's pending-update maps can be large.
+        b.iter_batched(
+            || (),
+            |()| {
+                let mut state = f.pre.clone();
+                mutate(&mut state);
+                state
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("clone_mutate_apply", |b| {
         let f = block_setup();
-        b.iter_with_large_drop(|| {
-            let mut state = f.pre.clone();
-            mutate(&mut state);
-            state.apply_pending_updates().expect("apply");
-            state
-        })
+        b.iter_batched(
+            || (),
+            |()| {
+                let mut state = f.pre.clone();
+                mutate(&mut state);
+                state.apply_pending_updates().expect("apply");
+                state
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
     eprintln!("load average after the group: {}", load_average());

@@ -10,11 +10,13 @@
 //! (with `CARGO_TARGET_DIR` set, the binary is under that directory). Prints the setup's
 //! memory, then resets the kernel's peak-RSS mark (`/proc/self/clear_refs`, value 5) and runs
 //! what a node does at the epoch boundary, keeping the pre-state as a node keeps its head
-//! state: `clone`, `process_slot`, `process_epoch`, then the state root that the next slot
-//! hashes. `VmHWM` after that is the process's peak during the transition; `/usr/bin/time`'s
+//! state: `clone`, `process_slots` over the boundary (`process_slot`, then the one-pass
+//! `process_epoch_single_pass`), then the state root that the next slot hashes. With
+//! `--reference`, `process_slot` + `transition::epoch::process_epoch` (the spec-shaped
+//! reference) instead. `VmHWM` after that is the process's peak during the transition; `/usr/bin/time`'s
 //! "Maximum resident set size" is the peak of the whole run, setup included.
 //!
-//! Options: `--validators N` (default 2,300,000; smaller for callgrind), `--repeat K` (run the
+//! Options: `--reference`, `--validators N` (default 2,300,000; smaller for callgrind), `--repeat K` (run the
 //! transition K times on fresh clones, for profilers; figures are printed per run).
 //!
 //! Profiling: `perf record -g target/release/examples/epoch_transition --repeat 5`, or on a
@@ -26,7 +28,7 @@
 mod support;
 
 use ember::consensus::mainnet::transition::epoch::process_epoch;
-use ember::consensus::mainnet::transition::slot::process_slot;
+use ember::consensus::mainnet::transition::slot::{process_slot, process_slots};
 use std::time::Instant;
 use support::*;
 use tree_hash::TreeHash;
@@ -63,8 +65,13 @@ fn threads() -> String {
 fn main() {
     let mut validators = VALIDATORS;
     let mut repeat = 1;
+    let mut reference = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--reference" {
+            reference = true;
+            continue;
+        }
         let value = args
             .next()
             .and_then(|v| v.replace('_', "").parse::<usize>().ok());
@@ -72,7 +79,7 @@ fn main() {
             ("--validators", Some(v)) => validators = v,
             ("--repeat", Some(v)) => repeat = v,
             _ => {
-                eprintln!("usage: epoch_transition [--validators N] [--repeat K]");
+                eprintln!("usage: epoch_transition [--reference] [--validators N] [--repeat K]");
                 std::process::exit(2);
             }
         }
@@ -104,10 +111,17 @@ fn main() {
     for run in 1..=repeat {
         let t0 = Instant::now();
         let mut post = state.clone();
-        process_slot(&mut post).expect("process_slot");
         let t1 = Instant::now();
         let cpu0 = cpu_ms();
-        process_epoch(&mut post, &config).expect("process_epoch");
+        if reference {
+            // `process_slots` with the reference epoch: same post-state, same root.
+            process_slot(&mut post).expect("process_slot");
+            process_epoch(&mut post, &config).expect("process_epoch");
+            post.slot += 1;
+        } else {
+            let next = post.slot + 1;
+            process_slots(&mut post, &config, next).expect("process_slots");
+        }
         let t2 = Instant::now();
         let cpu1 = cpu_ms();
         let cpu_epoch = cpu1 - cpu0;
@@ -117,8 +131,13 @@ fn main() {
         let cpu_root = cpu_ms() - cpu1;
         let (hwm, rss) = memory_kb();
         println!(
-            "run {run}: clone+process_slot {:.1} ms, process_epoch {:.1} ms (process CPU {:.0} ms, \
+            "run {run} ({}): clone {:.1} ms, epoch transition {:.1} ms (process CPU {:.0} ms, \
              {} threads), state root after epoch {:.1} ms (CPU {:.0} ms, {root:?}); VmHWM {:.0} MiB, VmRSS {:.0} MiB, load {}",
+            if reference {
+                "process_slot + process_epoch (reference)"
+            } else {
+                "process_slots: process_slot + process_epoch_single_pass"
+            },
             (t1 - t0).as_secs_f64() * 1e3,
             (t2 - t1).as_secs_f64() * 1e3,
             cpu_epoch,

@@ -44,6 +44,7 @@ use ember::consensus::mainnet::transition::helpers::{
     get_block_root, get_block_root_at_slot, get_domain, get_epoch_committees,
     get_next_sync_committee, get_randao_mix, get_total_active_balance,
 };
+use ember::consensus::mainnet::transition::single_pass::refresh_validator_columns;
 use ember::consensus::mainnet::transition::slot::process_slots;
 use ember::consensus::mainnet::{self as m, BeaconState, PRESET};
 use ember::consensus::primitives::*;
@@ -578,6 +579,9 @@ pub fn epoch_state(config: &ChainConfig, keys: &Keys, n: usize) -> BeaconState {
 
     state.apply_pending_updates().expect("apply");
     let _ = state.tree_hash_root();
+    // The validator column cache of the one-pass epoch, which a node's state carries over from
+    // its previous epoch transition.
+    refresh_validator_columns(&mut state, None).expect("validator columns");
     warm_caches(&state);
     state
 }
@@ -595,7 +599,8 @@ pub fn warm_caches(state: &BeaconState) {
 
 /// A full block at slot `S` = the 6th slot of epoch `EPOCH + 1` and the state before it.
 pub struct BlockFixture {
-    /// At slot `S - 1`: after the epoch transition and 4 empty slots; hashed, caches warm.
+    /// At slot `S - 1`: after the epoch transition (`process_slots`, the node's path) and 4
+    /// empty slots; hashed, caches warm.
     pub pre: BeaconState,
     /// `pre` advanced to slot `S` (`process_slots`): the input of `process_block`.
     pub at_slot: BeaconState,
