@@ -5,9 +5,16 @@
 //!   No I/O, no async; panicking arithmetic, indexing and `unwrap` are denied there by lints.
 //! - [`store`]: the database (LMDB): blocks, states, chain pointers, pubkeys; the memory budget.
 //! - [`tools`]: command-line tools built on the consensus code (SSZ inspection).
+//! - [`execution`]: the Engine API client and the mock execution client.
+//! - [`api`]: the Beacon API, its event stream, Prometheus metrics.
+//! - [`validator`]: keys, slashing protection, the in-process validator duties.
+//! - [`node`]: the beacon node (`ember bn`) and the devnet supervisor (`ember devnet`).
 
+pub mod api;
 pub mod consensus;
+pub mod execution;
 pub mod fork_choice;
+pub mod node;
 pub mod store;
 pub mod tools;
 pub mod validator;

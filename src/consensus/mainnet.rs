@@ -40,5 +40,9 @@ pub mod transition;
 #[path = "spec/fork_choice.rs"]
 pub mod fork_choice;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/validator.rs"]
+pub mod validator;
+
 pub use beacon_state::BeaconState;
 pub use containers::*;

@@ -1,0 +1,1 @@
+//! The standard Beacon API (tiny_http), its event stream, and the Prometheus metrics endpoint.
