@@ -48,6 +48,8 @@ enum Command {
     Db(DbCommand),
     /// Print how --memory-budget is split among the caches and queues.
     Budget,
+    /// Run a local devnet (mock execution client + a node with every validator) until Ctrl-C.
+    Devnet(ember::devnet::DevnetArgs),
     /// Test helper (the store's crash test): grow a synthetic minimal-preset chain in a
     /// database, resuming where it stands; meant to be killed at random moments.
     #[command(hide = true)]
@@ -214,6 +216,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Genesis(args) => genesis(args),
         Command::Db(DbCommand::Stats(args)) => db_stats(args, cli.memory_budget),
         Command::Db(DbCommand::Check(args)) => db_check(args, cli.memory_budget),
+        Command::Devnet(args) => {
+            ember::devnet::run(args, cli.memory_budget).map_err(|e| e.to_string())
+        }
         Command::Budget => {
             print!("{}", memory_budget(cli.memory_budget)?);
             Ok(())
