@@ -9,6 +9,7 @@
 
 pub mod events;
 pub mod mainnet;
+pub mod metrics;
 pub mod minimal;
 pub mod types;
 
