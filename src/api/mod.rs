@@ -7,7 +7,9 @@
 //!   the handlers and [`minimal::serve`].
 //! - [`metrics`]: the Prometheus registry (beacon-metrics names) and its own HTTP endpoint.
 
+pub mod config;
 pub mod events;
+mod http;
 pub mod mainnet;
 pub mod metrics;
 pub mod minimal;
@@ -64,7 +66,7 @@ pub enum ApiError {
 /// A running server; [`ApiServer::shutdown`] (or drop) stops it and joins its threads.
 pub struct ApiServer {
     local_addr: std::net::SocketAddr,
-    shutdown: Box<dyn FnOnce() + Send>,
+    shutdown: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl ApiServer {
@@ -74,7 +76,19 @@ impl ApiServer {
     }
 
     /// Stops accepting requests, lets in-flight ones finish, ends SSE streams, joins threads.
-    pub fn shutdown(self) {
-        (self.shutdown)()
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            stop();
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

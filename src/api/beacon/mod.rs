@@ -4,7 +4,6 @@
 //! Compiled once per preset (`api::mainnet`, `api::minimal`) like the store: `spec` and `store`
 //! name that preset's consensus types and store.
 
-use super::spec;
 use super::spec::{BeaconState, SignedBeaconBlock};
 use crate::api::types::*;
 use crate::api::{ApiConfig, ApiError, ApiServer, Event};
@@ -12,7 +11,10 @@ use crate::consensus::config::ChainConfig;
 use crate::consensus::primitives::Hash256;
 use std::sync::Arc;
 
+mod handlers;
 pub mod store_backend;
+
+pub use handlers::validator_status;
 
 /// A block found by a `block_id`, with what the response metadata needs.
 #[derive(Debug, Clone)]
@@ -79,8 +81,12 @@ pub trait Backend: Send + Sync + 'static {
     fn events(&self) -> tokio::sync::broadcast::Receiver<Event>;
 }
 
-/// Starts the Beacon API on `config.address:config.port` with `config.workers` request threads.
+/// Starts the Beacon API on `config.address:config.port`: `config.workers` request threads (at
+/// least 1) and at most `config.max_sse_subscribers` event-stream threads; see
+/// [`crate::api::ApiServer`] for shutdown.
 pub fn serve<B: Backend>(backend: Arc<B>, config: ApiConfig) -> Result<ApiServer, ApiError> {
-    let _ = (backend, config, spec::PRESET);
-    todo!("server under construction")
+    crate::api::http::start(
+        Arc::new(move |req: &crate::api::http::Req| handlers::route(&*backend, req)),
+        config,
+    )
 }
