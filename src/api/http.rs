@@ -342,7 +342,11 @@ fn parse_request(request: &mut tiny_http::Request, max_body: usize) -> Result<Re
 }
 
 fn to_response(reply: Reply) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let mut response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
+    // Content-Length rather than chunked encoding at any size: the body is complete in memory,
+    // and every client handles a length more simply.
+    let mut response = tiny_http::Response::from_data(reply.body)
+        .with_status_code(reply.status)
+        .with_chunked_threshold(usize::MAX);
     let mut headers = vec![("Content-Type", reply.content_type.to_string())];
     headers.extend(reply.headers);
     for (name, value) in headers {
@@ -489,8 +493,9 @@ fn start_stream(
     let spawned = std::thread::Builder::new()
         .name("api-sse".into())
         .spawn(move || {
+            let chunked = *request.http_version() > tiny_http::HTTPVersion(1, 0);
             let writer = request.into_writer();
-            stream_events(&thread_shared.stop, writer, receiver, &topics);
+            stream_events(&thread_shared.stop, writer, chunked, receiver, &topics);
             thread_shared.sse_active.fetch_sub(1, Ordering::AcqRel);
             Metrics::global().ember_sse_subscribers.dec();
         });
@@ -509,15 +514,41 @@ fn start_stream(
     }
 }
 
+/// Writes one piece of the stream: an HTTP/1.1 chunk, or the raw bytes for HTTP/1.0.
+fn write_piece(writer: &mut dyn Write, chunked: bool, data: &[u8]) -> std::io::Result<()> {
+    if chunked {
+        write!(writer, "{:x}\r\n", data.len())?;
+        writer.write_all(data)?;
+        writer.write_all(b"\r\n")?;
+    } else {
+        writer.write_all(data)?;
+    }
+    writer.flush()
+}
+
 /// Writes the SSE response until the client goes away, the subscriber lags (it is dropped:
 /// the node never waits for it), the bus closes, or the server stops.
+///
+/// HTTP/1.1 streams are chunked and end with the last chunk, so the client sees the end of the
+/// response even though tiny_http keeps the connection open for a next request (it owns the
+/// socket; only the client's `Connection: close` or HTTP/1.0 makes it close). HTTP/1.0 streams
+/// are raw and end when tiny_http closes the connection.
 fn stream_events(
     stop: &AtomicBool,
     mut writer: Box<dyn Write + Send>,
+    chunked: bool,
     mut receiver: broadcast::Receiver<Event>,
     topics: &HashSet<Topic>,
 ) {
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+    let head = format!(
+        "HTTP/1.{} 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n{}\r\n",
+        u8::from(chunked),
+        if chunked {
+            "Transfer-Encoding: chunked\r\n"
+        } else {
+            "Connection: close\r\n"
+        }
+    );
     if writer
         .write_all(head.as_bytes())
         .and_then(|()| writer.flush())
@@ -525,6 +556,20 @@ fn stream_events(
     {
         return;
     }
+    stream_loop(stop, &mut *writer, chunked, &mut receiver, topics);
+    if chunked {
+        // The last chunk: the response is complete.
+        let _ = writer.write_all(b"0\r\n\r\n").and_then(|()| writer.flush());
+    }
+}
+
+fn stream_loop(
+    stop: &AtomicBool,
+    writer: &mut dyn Write,
+    chunked: bool,
+    receiver: &mut broadcast::Receiver<Event>,
+    topics: &HashSet<Topic>,
+) {
     // A current-thread runtime with only a timer: waits on the broadcast receiver without
     // polling, and wakes every POLL to look at the stop flag.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -560,11 +605,7 @@ fn stream_events(
                 Ok(Err(broadcast::error::RecvError::Closed)) => return,
             };
             idle = Duration::ZERO;
-            if writer
-                .write_all(message.as_bytes())
-                .and_then(|()| writer.flush())
-                .is_err()
-            {
+            if write_piece(writer, chunked, message.as_bytes()).is_err() {
                 return;
             }
         }

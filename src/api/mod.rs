@@ -66,7 +66,7 @@ pub enum ApiError {
 /// A running server; [`ApiServer::shutdown`] (or drop) stops it and joins its threads.
 pub struct ApiServer {
     local_addr: std::net::SocketAddr,
-    shutdown: Option<Box<dyn FnOnce() + Send>>,
+    shutdown: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl ApiServer {
