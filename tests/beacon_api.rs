@@ -1096,6 +1096,32 @@ fn events_stream_limits_and_shutdown() {
         })
     );
 
+    // The node's head event helper: duty-dependent roots from the head state match the store.
+    let head = store().pointer(PointerName::Head).expect("head");
+    let state = head_state();
+    let Event::Head(e) =
+        ember::api::minimal::head_event(&state, head.block_root, head.state_root, false, false)
+    else {
+        panic!("a head event")
+    };
+    let epoch = head.slot / 8;
+    assert!(epoch >= 2);
+    let canonical = |slot: u64| {
+        store()
+            .block_root_at_slot(slot)
+            .expect("read")
+            .expect("root")
+    };
+    assert_eq!(e.current_duty_dependent_root, canonical(epoch * 8 - 1));
+    assert_eq!(
+        e.previous_duty_dependent_root,
+        canonical((epoch - 1) * 8 - 1)
+    );
+    assert_eq!(
+        (e.slot, e.block, e.state),
+        (head.slot, head.block_root, head.state_root)
+    );
+
     // Shutdown ends the open stream (its last chunk arrives) and returns promptly.
     let start = Instant::now();
     server.shutdown();
