@@ -30,6 +30,8 @@ struct Log {
 
 struct TestNode {
     config: ChainConfig,
+    /// When set, states handed out have this block root at every slot: a re-org of all history.
+    rewrite_block_roots: Mutex<Option<Root>>,
     state: Mutex<BeaconState>,
     pubkeys: Vec<PublicKey>,
     /// Another value gives another view of the chain (other head roots, other block contents):
@@ -50,6 +52,7 @@ impl TestNode {
         let state = interop_genesis_state(&config, &pubkey_bytes, 1_700_000_000).expect("genesis");
         TestNode {
             config,
+            rewrite_block_roots: Mutex::new(None),
             state: Mutex::new(state),
             pubkeys: pairs.into_iter().map(|(_, pk)| pk).collect(),
             variant,
@@ -84,7 +87,13 @@ impl BeaconNodeInterface for TestNode {
         &self,
         _epoch: Epoch,
     ) -> Result<Arc<BeaconState>, BeaconNodeError> {
-        Ok(Arc::new(self.state()))
+        let mut state = self.state();
+        if let Some(root) = *self.rewrite_block_roots.lock().expect("rewrite") {
+            for i in 0..state.block_roots.len() {
+                *state.block_roots.get_mut(i).expect("root") = root;
+            }
+        }
+        Ok(Arc::new(state))
     }
 
     async fn produce_block(
@@ -534,4 +543,52 @@ fn one_validator_client_over_two_epochs_and_a_restart() {
     assert_eq!(totals.proposals, replayed_proposals);
     assert_eq!(totals.attestations, replayed_attestations);
     assert_eq!(totals.attestations_refused, 0);
+}
+
+/// Each phase runs once per slot; duties follow a change of the dependent root.
+#[test]
+fn phases_run_once_per_slot_and_duties_follow_the_dependent_root() {
+    let dir = TempDir::new("phases");
+    let node = Arc::new(TestNode::new(0));
+    let service = service(&node, &dir);
+    let slot = PRESET.slots_per_epoch + 1;
+    node.advance_to(slot);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let first = service.at_one_third(slot).await.expect("attest");
+        assert!(first.attestations > 0);
+        // A second call for the same (or an older) slot does nothing.
+        assert_eq!(
+            service.at_one_third(slot).await.expect("again"),
+            DutyReport::default()
+        );
+        assert_eq!(
+            service.at_one_third(slot - 1).await.expect("older"),
+            DutyReport::default()
+        );
+        let root_before = service
+            .lock()
+            .epochs
+            .get(&2)
+            .expect("next epoch")
+            .dependent_root;
+        // The chain below the dependent slot changes: the next call recomputes.
+        *node.rewrite_block_roots.lock().expect("rewrite") = Some(Root::repeat_byte(0x5a));
+        node.advance_to(slot + 1);
+        let report = service.on_slot_start(slot + 1).await.expect("propose");
+        assert!(report.proposed.is_some());
+        assert_eq!(
+            service.on_slot_start(slot + 1).await.expect("again"),
+            DutyReport::default()
+        );
+        let inner = service.lock();
+        assert_eq!(
+            inner.epochs.get(&2).expect("next").dependent_root,
+            Root::repeat_byte(0x5a)
+        );
+        assert_ne!(root_before, Root::repeat_byte(0x5a));
+        assert_eq!(inner.epochs.len(), 2);
+    });
 }
