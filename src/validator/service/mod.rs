@@ -278,6 +278,34 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Slot start: propose a block if a local key is `slot`'s proposer. Failures (also
+    /// logged here) leave the slot without our block; the service goes on next slot.
+    pub async fn on_slot_start(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.propose_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "block proposal failed");
+        }
+        result
+    }
+
+    /// 1/3 of the slot: attestations, sync committee messages, aggregation selection.
+    pub async fn at_one_third(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.attest_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "attestation / sync committee duties failed");
+        }
+        result
+    }
+
+    /// 2/3 of the slot: aggregates and sync committee contributions of the selected aggregators.
+    pub async fn at_two_thirds(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.aggregate_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "aggregation / contribution duties failed");
+        }
+        result
+    }
+
     /// Records `slot` as done for a phase; false when it (or a later slot) already ran.
     fn first_call(last: &mut Option<Slot>, slot: Slot) -> bool {
         if last.is_some_and(|done| done >= slot) {
@@ -358,8 +386,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(())
     }
 
-    /// Slot start: propose a block if a local key is `slot`'s proposer.
-    pub async fn on_slot_start(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn propose_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         let mut report = DutyReport::default();
         if slot == GENESIS_SLOT {
             return Ok(report);
@@ -396,13 +423,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             });
         }
         let signing_root = get_block_signature(&state, &block);
-        let signature = match self.store.sign_block(&pubkey, slot, signing_root) {
-            Ok(signature) => signature,
-            Err(refused) => {
-                tracing::warn!(slot, proposer_index, reason = %refused, "block proposal refused by slashing protection");
-                return Err(refused.into());
-            }
-        };
+        let signature = self.store.sign_block(&pubkey, slot, signing_root)?;
         let block_root = block.tree_hash_root();
         let signed = SignedBeaconBlock {
             message: block,
@@ -414,8 +435,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(report)
     }
 
-    /// 1/3 of the slot: attestations, sync committee messages, aggregation selection.
-    pub async fn at_one_third(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn attest_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         if !Self::first_call(&mut self.lock().attested_slot, slot) {
             return Ok(DutyReport::default());
         }
@@ -604,8 +624,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(())
     }
 
-    /// 2/3 of the slot: aggregates and sync committee contributions of the selected aggregators.
-    pub async fn at_two_thirds(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn aggregate_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         let (aggregation, contribution) = {
             let mut inner = self.lock();
             (
