@@ -187,7 +187,8 @@ pub struct DutyReport {
 struct EpochDuties {
     dependent_root: Root,
     attesters: Vec<AttesterDuty>,
-    proposers: Vec<(Slot, ValidatorIndex)>,
+    /// `None` while unknown (Electra's next epoch).
+    proposers: Option<ProposerDuties>,
     /// Members of the sync committee of this epoch's period.
     sync: Vec<SyncCommitteeDuty>,
 }
@@ -237,6 +238,23 @@ pub struct ValidatorService<B: BeaconNodeInterface> {
 
 fn signature_bytes(signature: &Signature) -> BLSSignature {
     BLSSignature::from(signature.to_bytes())
+}
+
+/// The local keys' proposals in `epoch`; `None` when `state` cannot know them yet.
+fn local_proposers(
+    state: &BeaconState,
+    epoch: Epoch,
+    local: &HashMap<ValidatorIndex, PublicKeyBytes>,
+) -> Result<Option<ProposerDuties>, ServiceError> {
+    match get_proposer_duties(state, epoch) {
+        Ok(all) => Ok(Some(
+            all.into_iter()
+                .filter(|(_, index)| local.contains_key(index))
+                .collect(),
+        )),
+        Err(ValidatorDutyError::EpochOutOfRange { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The block root at `slot` as `state` knows it (`slot <= state.slot`).
@@ -340,35 +358,43 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
                 }
             }
         }
-        inner.epochs.retain(|e, _| *e >= epoch);
+        inner
+            .epochs
+            .retain(|e, _| *e >= epoch && *e <= epoch.saturating_add(1));
         let state_epoch = get_current_epoch(state);
         let mut local: Vec<ValidatorIndex> = inner.pubkeys.keys().copied().collect();
         local.sort_unstable();
         for e in [epoch, epoch.saturating_add(1)] {
-            if e > state_epoch.saturating_add(1) || e.saturating_add(1) < state_epoch {
+            // Only from a state of `e` or `e - 1`: an older state cannot see `e`'s shuffling,
+            // and a newer one no longer has `e`'s proposer lookahead (the cache keeps them).
+            if e > state_epoch.saturating_add(1) || e < state_epoch {
                 continue;
             }
             let root = dependent_root(state, e)?;
-            let previous = inner.epochs.get(&e).map(|d| d.dependent_root);
-            if previous == Some(root) {
-                continue;
+            let previous = inner
+                .epochs
+                .get(&e)
+                .map(|d| (d.dependent_root, d.proposers.is_some()));
+            match previous {
+                Some((r, true)) if r == root => continue,
+                // Electra: the next epoch's proposers become known when it starts.
+                Some((r, false)) if r == root => {
+                    let proposers = local_proposers(state, e, &inner.pubkeys)?;
+                    if let Some(entry) = inner.epochs.get_mut(&e) {
+                        entry.proposers = proposers;
+                    }
+                    continue;
+                }
+                _ => {}
             }
             let attesters = get_attester_duties(state, e, &local)?;
-            let proposers: Vec<(Slot, ValidatorIndex)> = match get_proposer_duties(state, e) {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|(_, index)| inner.pubkeys.contains_key(index))
-                    .collect(),
-                // Electra cannot see the next epoch's proposers: known once it starts.
-                Err(ValidatorDutyError::EpochOutOfRange { .. }) => Vec::new(),
-                Err(e) => return Err(e.into()),
-            };
+            let proposers = local_proposers(state, e, &inner.pubkeys)?;
             let sync = get_sync_committee_duties(state, e, &local)?;
             tracing::info!(
                 epoch = e,
                 dependent_root = %root,
                 attesters = attesters.len(),
-                proposers = proposers.len(),
+                proposers = proposers.as_ref().map_or(0, Vec::len),
                 sync_committee_members = sync.len(),
                 recomputed = previous.is_some(),
                 "validator duties"
@@ -401,7 +427,8 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             inner
                 .epochs
                 .get(&epoch)
-                .and_then(|d| d.proposers.iter().find(|(s, _)| *s == slot))
+                .and_then(|d| d.proposers.as_ref())
+                .and_then(|p| p.iter().find(|(s, _)| *s == slot))
                 .and_then(|(_, index)| inner.pubkeys.get(index).map(|pk| (*index, *pk)))
         };
         let Some((proposer_index, pubkey)) = proposer else {
@@ -446,6 +473,14 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             // The previous slot's aggregation work is stale now.
             inner.aggregation = None;
             inner.contribution = None;
+            if !inner.epochs.contains_key(&epoch) && !inner.pubkeys.is_empty() {
+                tracing::warn!(
+                    slot,
+                    epoch,
+                    head_state_epoch = get_current_epoch(&state),
+                    "no validator duties: the head state is too far behind this epoch"
+                );
+            }
             let duties: Vec<AttesterDuty> = inner
                 .epochs
                 .get(&epoch)
@@ -764,7 +799,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         self.lock()
             .epochs
             .get(&epoch)
-            .map(|d| (d.attesters.clone(), d.proposers.clone()))
+            .map(|d| (d.attesters.clone(), d.proposers.clone().unwrap_or_default()))
     }
 }
 
