@@ -260,7 +260,13 @@ mod tests {
                 .iter()
                 // Legacy transactions are RLP lists in the body; typed ones are byte strings
                 // holding the EIP-2718 envelope. The payload carries both as the opaque bytes.
-                .map(|tx| if tx.list { tx.full.to_vec() } else { tx.payload.to_vec() })
+                .map(|tx| {
+                    if tx.list {
+                        tx.full.to_vec()
+                    } else {
+                        tx.payload.to_vec()
+                    }
+                })
                 .collect();
             let withdrawals = items(parts[3].payload)
                 .iter()
@@ -380,7 +386,12 @@ mod tests {
                 block.header.requests_hash,
             );
             assert_eq!(rebuilt, block.header, "block {}", block.header.number);
-            assert_eq!(rebuilt.rlp(), block.header_rlp, "block {}", block.header.number);
+            assert_eq!(
+                rebuilt.rlp(),
+                block.header_rlp,
+                "block {}",
+                block.header.number
+            );
             assert_eq!(
                 compute_block_hash(
                     &view,

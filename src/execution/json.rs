@@ -341,3 +341,152 @@ pub struct GetPayloadResponse {
 
 /// The `engine_getBlobsV2` parameter type.
 pub type VersionedHashes = Vec<VersionedHash>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn example(name: &str) -> Value {
+        let text = match name {
+            "engine_newPayloadV4" => include_str!("testdata/engine_newPayloadV4.json"),
+            "engine_forkchoiceUpdatedV3" => {
+                include_str!("testdata/engine_forkchoiceUpdatedV3.json")
+            }
+            "engine_getPayloadV5" => include_str!("testdata/engine_getPayloadV5.json"),
+            _ => unreachable!(),
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Q(#[serde(with = "quantity")] u64);
+    #[derive(Serialize, Deserialize)]
+    struct D(#[serde(with = "data")] Vec<u8>);
+
+    /// common.md#encoding and the eth JSON-RPC examples: 65 is "0x41", 1024 "0x400", zero
+    /// "0x0"; wrong: "0x" and "ff" (no prefix).
+    #[test]
+    fn quantity_encoding() {
+        for (value, text) in [
+            (0u64, "0x0"),
+            (65, "0x41"),
+            (1024, "0x400"),
+            (u64::MAX, "0xffffffffffffffff"),
+        ] {
+            assert_eq!(serde_json::to_value(Q(value)).unwrap(), json!(text));
+            assert_eq!(serde_json::from_value::<Q>(json!(text)).unwrap().0, value);
+        }
+        for wrong in ["0x", "ff", "", "0xg", "0x10000000000000000"] {
+            assert!(
+                serde_json::from_value::<Q>(json!(wrong)).is_err(),
+                "{wrong}"
+            );
+        }
+        assert!(serde_json::from_value::<Q>(json!(65)).is_err());
+    }
+
+    /// common.md#encoding: "0x41" is [0x41], "0x004200" three bytes, "0x" empty; wrong: odd
+    /// digits ("0xf0f0f") and no prefix ("004200").
+    #[test]
+    fn data_encoding() {
+        for (bytes, text) in [
+            (vec![0x41], "0x41"),
+            (vec![0x00, 0x42, 0x00], "0x004200"),
+            (vec![], "0x"),
+        ] {
+            assert_eq!(serde_json::to_value(D(bytes.clone())).unwrap(), json!(text));
+            assert_eq!(serde_json::from_value::<D>(json!(text)).unwrap().0, bytes);
+        }
+        for wrong in ["0xf0f0f", "004200", "0xzz"] {
+            assert!(
+                serde_json::from_value::<D>(json!(wrong)).is_err(),
+                "{wrong}"
+            );
+        }
+    }
+
+    /// The `engine_newPayloadV4` example of the execution-apis OpenRPC spec decodes into our
+    /// types and encodes back to the same JSON.
+    #[test]
+    fn new_payload_v4_example_round_trips() {
+        let example = example("engine_newPayloadV4");
+        let params = example["params"].as_array().unwrap();
+        let payload: JsonExecutionPayload = serde_json::from_value(params[0].clone()).unwrap();
+        assert_eq!(payload.block_number, 0x112720f);
+        assert_eq!(payload.gas_used, 0xbad2e8);
+        assert_eq!(payload.base_fee_per_gas, U256::from(7));
+        assert_eq!(payload.transactions.len(), 3);
+        assert_eq!(payload.transactions[0][0], 0x03);
+        assert_eq!(payload.withdrawals[1].validator_index, 0xf1);
+        assert_eq!(payload.logs_bloom.len(), 256);
+        assert_eq!(serde_json::to_value(&payload).unwrap(), params[0]);
+        let status: PayloadStatus = serde_json::from_value(example["result"].clone()).unwrap();
+        assert_eq!(status.status, PayloadStatusKind::Valid);
+        assert_eq!(status.latest_valid_hash, Some(payload.block_hash));
+        assert_eq!(serde_json::to_value(&status).unwrap(), example["result"]);
+        // The view and back is lossless.
+        assert_eq!(JsonExecutionPayload::from_view(&payload.view()), payload);
+    }
+
+    #[test]
+    fn forkchoice_updated_v3_example_round_trips() {
+        let example = example("engine_forkchoiceUpdatedV3");
+        let params = example["params"].as_array().unwrap();
+        let state: ForkchoiceState = serde_json::from_value(params[0].clone()).unwrap();
+        let attributes: PayloadAttributes = serde_json::from_value(params[1].clone()).unwrap();
+        assert_eq!(attributes.timestamp, 0x64e7785b);
+        assert_eq!(attributes.withdrawals.len(), 2);
+        assert_eq!(serde_json::to_value(state).unwrap(), params[0]);
+        assert_eq!(serde_json::to_value(&attributes).unwrap(), params[1]);
+        let response: ForkchoiceUpdatedResponse =
+            serde_json::from_value(example["result"].clone()).unwrap();
+        assert_eq!(
+            response.payload_id,
+            Some(PayloadId::from([0, 0, 0, 0, 0x21, 0xf3, 0x2c, 0xc1]))
+        );
+        assert_eq!(serde_json::to_value(&response).unwrap(), example["result"]);
+    }
+
+    #[test]
+    fn get_payload_v5_example_round_trips() {
+        let example = example("engine_getPayloadV5");
+        let response: GetPayloadResponse =
+            serde_json::from_value(example["result"].clone()).unwrap();
+        assert_eq!(response.blobs_bundle.blobs.len(), 1);
+        assert_eq!(response.blobs_bundle.blobs[0].len(), 131072);
+        assert_eq!(response.blobs_bundle.proofs.len(), 128);
+        assert_eq!(response.execution_requests.len(), 3);
+        assert_eq!(response.block_value, U256::from(0x10a741a46278014d_u64));
+        assert_eq!(serde_json::to_value(&response).unwrap(), example["result"]);
+    }
+
+    #[test]
+    fn payload_status_kinds() {
+        for (kind, text) in [
+            (PayloadStatusKind::Valid, "VALID"),
+            (PayloadStatusKind::Invalid, "INVALID"),
+            (PayloadStatusKind::Syncing, "SYNCING"),
+            (PayloadStatusKind::Accepted, "ACCEPTED"),
+            (PayloadStatusKind::InvalidBlockHash, "INVALID_BLOCK_HASH"),
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(text));
+        }
+        let status: PayloadStatus = serde_json::from_value(
+            json!({"status": "SYNCING", "latestValidHash": null, "validationError": null}),
+        )
+        .unwrap();
+        assert_eq!(status, PayloadStatus::syncing());
+        assert!(status.is_not_invalid());
+        assert!(serde_json::from_value::<PayloadStatus>(json!({"status": "MAYBE"})).is_err());
+    }
+
+    #[test]
+    fn u256_quantities_are_minimal_hex() {
+        assert_eq!(serde_json::to_value(U256::ZERO).unwrap(), json!("0x0"));
+        assert_eq!(
+            serde_json::to_value(U256::from(1_000_000_000u64)).unwrap(),
+            json!("0x3b9aca00")
+        );
+    }
+}

@@ -188,3 +188,128 @@ pub fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "secretsecret..." as 32 bytes.
+    const SECRET_HEX: &str = "7365637265747365637265747365637265747365637265747365637265747365";
+
+    /// The token computed independently (Python: `hmac.new(key, header + "." + claims,
+    /// sha256)` over the base64url-unpadded segments) for `iat` 1700000000.
+    const TOKEN_1700000000: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpYXQiOjE3MDAwMDAwMDB9.M2nY84VaM-AUfRGDPC_vdyUsN1rvFs8UaGBU76h2vK4";
+
+    #[test]
+    fn token_matches_an_independent_hs256() {
+        let secret = JwtSecret::from_hex(SECRET_HEX).unwrap();
+        assert_eq!(secret.token(1_700_000_000), TOKEN_1700000000);
+    }
+
+    #[test]
+    fn secret_hex_forms() {
+        let plain = JwtSecret::from_hex(SECRET_HEX).unwrap();
+        assert_eq!(
+            JwtSecret::from_hex(&format!("0x{SECRET_HEX}\n")).unwrap(),
+            plain
+        );
+        assert_eq!(
+            JwtSecret::from_hex(&format!("  {SECRET_HEX}  ")).unwrap(),
+            plain
+        );
+        assert_eq!(plain.to_hex(), SECRET_HEX);
+        assert!(matches!(
+            JwtSecret::from_hex(&SECRET_HEX[2..]),
+            Err(JwtError::BadSecret(_))
+        ));
+        assert!(JwtSecret::from_hex("0xzz").is_err());
+        assert!(JwtSecret::from_hex("").is_err());
+        assert!(
+            !format!("{plain:?}").contains("73"),
+            "Debug must not print the secret"
+        );
+    }
+
+    #[test]
+    fn verify_accepts_within_sixty_seconds() {
+        let secret = JwtSecret::from_hex(SECRET_HEX).unwrap();
+        let now = 1_700_000_000;
+        assert_eq!(secret.verify(TOKEN_1700000000, now), Ok(now));
+        assert_eq!(secret.verify(TOKEN_1700000000, now + 60), Ok(now));
+        assert_eq!(secret.verify(TOKEN_1700000000, now - 60), Ok(now));
+        assert_eq!(
+            secret.verify(TOKEN_1700000000, now + 61),
+            Err(JwtError::Stale {
+                iat: now,
+                now: now + 61
+            })
+        );
+        assert!(matches!(
+            secret.verify(TOKEN_1700000000, now - 61),
+            Err(JwtError::Stale { .. })
+        ));
+    }
+
+    #[test]
+    fn verify_refuses_forgeries() {
+        let secret = JwtSecret::from_hex(SECRET_HEX).unwrap();
+        let other = JwtSecret::from_bytes([1; 32]);
+        let now = 1_700_000_000;
+        assert_eq!(
+            other.verify(TOKEN_1700000000, now),
+            Err(JwtError::Signature)
+        );
+        // alg "none" with an empty signature: the downgrade attack.
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"iat":1700000000}"#)
+        );
+        assert_eq!(secret.verify(&none, now), Err(JwtError::Algorithm));
+        // Claims changed after signing.
+        let mut parts: Vec<&str> = TOKEN_1700000000.split('.').collect();
+        let forged_claims = URL_SAFE_NO_PAD.encode(r#"{"iat":1700000100}"#);
+        parts[1] = &forged_claims;
+        assert_eq!(
+            secret.verify(&parts.join("."), now),
+            Err(JwtError::Signature)
+        );
+        // No iat (correctly signed).
+        let header = URL_SAFE_NO_PAD.encode(HEADER_JSON);
+        let claims = URL_SAFE_NO_PAD.encode(r#"{"id":"ember"}"#);
+        let mut mac = secret.mac();
+        mac.update(format!("{header}.{claims}").as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            secret.verify(&format!("{header}.{claims}.{sig}"), now),
+            Err(JwtError::MissingIat)
+        );
+        for garbage in ["", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.e30"] {
+            assert!(secret.verify(garbage, now).is_err(), "{garbage}");
+        }
+    }
+
+    #[test]
+    fn generated_secret_round_trips_through_a_file() {
+        let dir = std::env::temp_dir().join(format!("ember-jwt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwt.hex");
+        let generated = JwtSecret::load_or_generate(&path).unwrap();
+        assert_eq!(JwtSecret::from_file(&path).unwrap(), generated);
+        assert_eq!(JwtSecret::load_or_generate(&path).unwrap(), generated);
+        assert_ne!(JwtSecret::generate(), generated);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "nope").unwrap();
+        assert!(matches!(
+            JwtSecret::from_file(&path),
+            Err(JwtError::File { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -143,3 +143,89 @@ pub fn blobs_bundle_commitments(bundle: &BlobsBundleV2) -> Result<BlobKzgCommitm
     VariableList::new(bundle.commitments.clone())
         .map_err(|e| EngineError::Invalid(format!("blobs bundle commitments: {e:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::json::GetPayloadResponse;
+    use ssz::Encode;
+
+    fn spec_example() -> GetPayloadResponse {
+        let example: serde_json::Value =
+            serde_json::from_str(include_str!("../testdata/engine_getPayloadV5.json")).unwrap();
+        serde_json::from_value(example["result"].clone()).unwrap()
+    }
+
+    #[test]
+    fn get_payload_v5_example_converts() {
+        let response = spec_example();
+        let payload = execution_payload_from_json(&response.execution_payload).unwrap();
+        assert_eq!(payload.block_hash, response.execution_payload.block_hash);
+        assert_eq!(
+            payload.transactions.len(),
+            response.execution_payload.transactions.len()
+        );
+        assert_eq!(
+            execution_payload_to_json(&payload),
+            response.execution_payload
+        );
+        // The example's requests: 2 deposits, 2 withdrawal requests, 1 consolidation.
+        let requests = execution_requests_from_list(&response.execution_requests).unwrap();
+        assert_eq!(requests.deposits.len(), 2);
+        assert_eq!(requests.withdrawals.len(), 2);
+        assert_eq!(requests.consolidations.len(), 1);
+        // And back through the consensus `get_execution_requests_list`.
+        assert_eq!(
+            spec::transition::block::get_execution_requests_list(&requests),
+            response.execution_requests
+        );
+        let commitments = blobs_bundle_commitments(&response.blobs_bundle).unwrap();
+        assert_eq!(commitments.len(), 1);
+    }
+
+    #[test]
+    fn bad_execution_requests_are_errors() {
+        let list = spec_example().execution_requests;
+        let swapped = vec![list[1].clone(), list[0].clone()];
+        assert!(execution_requests_from_list(&swapped).is_err());
+        let repeated = vec![list[0].clone(), list[0].clone()];
+        assert!(execution_requests_from_list(&repeated).is_err());
+        assert!(execution_requests_from_list(&[vec![0]]).is_err());
+        assert!(execution_requests_from_list(&[vec![]]).is_err());
+        assert!(execution_requests_from_list(&[vec![3, 1, 2]]).is_err());
+        // A deposit list whose length is not a multiple of the request size.
+        let mut truncated = list[0].clone();
+        truncated.pop();
+        assert!(execution_requests_from_list(&[truncated]).is_err());
+        assert_eq!(
+            execution_requests_from_list(&[]).unwrap(),
+            spec::ExecutionRequests::default()
+        );
+    }
+
+    #[test]
+    fn bad_payloads_and_bundles_are_errors() {
+        let response = spec_example();
+        let mut payload = response.execution_payload.clone();
+        payload.logs_bloom.pop();
+        assert!(execution_payload_from_json(&payload).is_err());
+        let mut payload = response.execution_payload.clone();
+        payload.extra_data = vec![0; 33];
+        assert!(execution_payload_from_json(&payload).is_err());
+        let mut bundle = response.blobs_bundle.clone();
+        bundle.proofs.pop();
+        assert!(blobs_bundle_commitments(&bundle).is_err());
+        let mut bundle = response.blobs_bundle.clone();
+        bundle.commitments.push(Default::default());
+        assert!(blobs_bundle_commitments(&bundle).is_err());
+        let mut bundle = response.blobs_bundle.clone();
+        bundle.blobs[0].pop();
+        assert!(blobs_bundle_commitments(&bundle).is_err());
+        assert!(blobs_bundle_commitments(&Default::default())
+            .unwrap()
+            .is_empty());
+        // The SSZ of a converted payload is non-trivial (the conversion fills every field).
+        let converted = execution_payload_from_json(&response.execution_payload).unwrap();
+        assert!(converted.as_ssz_bytes().len() > 500);
+    }
+}
