@@ -915,3 +915,325 @@ pub fn answer(engine: &MockEngine, body: &[u8]) -> Value {
 pub fn known_blocks_path(datadir: &Path) -> PathBuf {
     datadir.join(KNOWN_BLOCKS_FILE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::primitives::ExecutionAddress;
+
+    const GENESIS_TIME: u64 = 1_000;
+
+    fn genesis_hash() -> Hash256 {
+        KnownBlock::interop_genesis(GENESIS_TIME).hash
+    }
+
+    fn state(head: Hash256) -> ForkchoiceState {
+        ForkchoiceState {
+            head_block_hash: head,
+            safe_block_hash: head,
+            finalized_block_hash: Hash256::ZERO,
+        }
+    }
+
+    fn attributes(timestamp: u64) -> PayloadAttributes {
+        PayloadAttributes {
+            timestamp,
+            prev_randao: Hash256::repeat_byte(7),
+            suggested_fee_recipient: ExecutionAddress::repeat_byte(0xfe),
+            withdrawals: vec![JsonWithdrawal {
+                index: 3,
+                validator_index: 9,
+                address: ExecutionAddress::repeat_byte(0x11),
+                amount: 32_000_000_000,
+            }],
+            parent_beacon_block_root: Hash256::repeat_byte(0xbb),
+        }
+    }
+
+    /// fcU with attributes on `head`, then getPayload.
+    fn build(engine: &MockEngine, head: Hash256, timestamp: u64) -> JsonExecutionPayload {
+        let response = engine
+            .forkchoice_updated(&state(head), Some(&attributes(timestamp)))
+            .unwrap();
+        assert_eq!(response.payload_status, PayloadStatus::valid(head));
+        let id = response.payload_id.expect("a payload id");
+        engine.get_payload(&id).unwrap().execution_payload
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ember-mock-el-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn base_fee_follows_eip1559() {
+        let mut parent = KnownBlock::interop_genesis(0);
+        assert_eq!(parent.gas_limit, 36_000_000);
+        assert_eq!(parent.base_fee_per_gas, U256::from(1_000_000_000u64));
+        // Empty parent: -1/8.
+        assert_eq!(next_base_fee(&parent), U256::from(875_000_000u64));
+        // At target: unchanged; full: +1/8; just above target: at least +1.
+        parent.gas_used = 18_000_000;
+        assert_eq!(next_base_fee(&parent), U256::from(1_000_000_000u64));
+        parent.gas_used = 36_000_000;
+        assert_eq!(next_base_fee(&parent), U256::from(1_125_000_000u64));
+        parent.base_fee_per_gas = U256::from(7);
+        parent.gas_used = 18_000_001;
+        assert_eq!(next_base_fee(&parent), U256::from(8));
+        // Empty parents floor at 7 wei: 7 - 7/8 (= 0) stays 7.
+        parent.gas_used = 0;
+        assert_eq!(next_base_fee(&parent), U256::from(7));
+        // A zero gas limit does not divide by zero.
+        parent.gas_limit = 1;
+        assert_eq!(next_base_fee(&parent), U256::from(7));
+    }
+
+    #[test]
+    fn builds_and_validates_a_chain_of_empty_payloads() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let genesis = KnownBlock::interop_genesis(GENESIS_TIME);
+        let one = build(&engine, genesis.hash, GENESIS_TIME + 12);
+        assert_eq!(one.parent_hash, genesis.hash);
+        assert_eq!(one.block_number, 1);
+        assert_eq!(one.timestamp, GENESIS_TIME + 12);
+        assert_eq!(one.prev_randao, Hash256::repeat_byte(7));
+        assert_eq!(one.fee_recipient, ExecutionAddress::repeat_byte(0xfe));
+        assert_eq!(one.withdrawals, attributes(0).withdrawals);
+        assert_eq!(one.gas_limit, genesis.gas_limit);
+        assert_eq!(one.base_fee_per_gas, next_base_fee(&genesis));
+        assert!(one.transactions.is_empty());
+        assert_eq!(
+            one.block_hash,
+            compute_block_hash(&one.view(), Hash256::repeat_byte(0xbb), requests_hash(&[]))
+        );
+        // The same fcU again: the same id and payload.
+        let again = build(&engine, genesis.hash, GENESIS_TIME + 12);
+        assert_eq!(again, one);
+        let status = engine
+            .new_payload(&one, &[], Hash256::repeat_byte(0xbb), &[])
+            .unwrap();
+        assert_eq!(status, PayloadStatus::valid(one.block_hash));
+        let two = build(&engine, one.block_hash, GENESIS_TIME + 24);
+        assert_eq!(two.block_number, 2);
+        assert_eq!(two.parent_hash, one.block_hash);
+        assert_eq!(
+            two.base_fee_per_gas,
+            U256::from(765_625_000u64),
+            "two empty blocks: 1 gwei × (7/8)²"
+        );
+        let status = engine
+            .new_payload(&two, &[], Hash256::repeat_byte(0xbb), &[])
+            .unwrap();
+        assert_eq!(status.status, PayloadStatusKind::Valid);
+    }
+
+    #[test]
+    fn new_payload_rejects_what_does_not_hash() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let one = build(&engine, genesis_hash(), GENESIS_TIME + 12);
+        let root = Hash256::repeat_byte(0xbb);
+        // Tampered field, wrong beacon root, requests that were not in the header.
+        let mut tampered = one.clone();
+        tampered.gas_used = 1;
+        for (payload, beacon_root, requests) in [
+            (&tampered, root, vec![]),
+            (&one, Hash256::ZERO, vec![]),
+            (&one, root, vec![vec![0u8, 1, 2]]),
+        ] {
+            let status = engine
+                .new_payload(payload, &[], beacon_root, &requests)
+                .unwrap();
+            assert_eq!(status.status, PayloadStatusKind::Invalid);
+            assert_eq!(status.latest_valid_hash, None);
+            assert!(status
+                .validation_error
+                .unwrap()
+                .contains("block hash mismatch"));
+        }
+        // Blob hashes without transactions.
+        let status = engine
+            .new_payload(&one, &[Hash256::repeat_byte(1)], root, &[])
+            .unwrap();
+        assert_eq!(status.status, PayloadStatusKind::Invalid);
+        assert_eq!(status.latest_valid_hash, Some(genesis_hash()));
+        // Malformed requests: -32602.
+        for requests in [
+            vec![vec![0u8]],
+            vec![vec![1u8, 1], vec![0u8, 1]],
+            vec![vec![1u8, 1], vec![1u8, 1]],
+        ] {
+            let error = engine.new_payload(&one, &[], root, &requests).unwrap_err();
+            assert_eq!(error.code, codes::INVALID_PARAMS);
+        }
+        // A consistent block whose number does not follow its parent's.
+        let mut wrong_number = one.clone();
+        wrong_number.block_number = 5;
+        wrong_number.block_hash =
+            compute_block_hash(&wrong_number.view(), root, requests_hash(&[]));
+        let status = engine.new_payload(&wrong_number, &[], root, &[]).unwrap();
+        assert_eq!(status.status, PayloadStatusKind::Invalid);
+    }
+
+    #[test]
+    fn unknown_heads_and_parents() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let unknown = Hash256::repeat_byte(0x99);
+        let response = engine
+            .forkchoice_updated(&state(unknown), Some(&attributes(GENESIS_TIME + 12)))
+            .unwrap();
+        assert_eq!(response.payload_status, PayloadStatus::syncing());
+        assert_eq!(response.payload_id, None);
+        // A hash-consistent payload on an unknown parent: SYNCING, and then buildable on.
+        let other = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let one = build(&other, genesis_hash(), GENESIS_TIME + 12);
+        let two = {
+            other
+                .new_payload(&one, &[], Hash256::repeat_byte(0xbb), &[])
+                .unwrap();
+            build(&other, one.block_hash, GENESIS_TIME + 24)
+        };
+        let status = engine
+            .new_payload(&two, &[], Hash256::repeat_byte(0xbb), &[])
+            .unwrap();
+        assert_eq!(status, PayloadStatus::syncing());
+        let three = build(&engine, two.block_hash, GENESIS_TIME + 36);
+        assert_eq!(three.block_number, 3);
+    }
+
+    #[test]
+    fn bad_attributes_and_unknown_payloads() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let error = engine
+            .forkchoice_updated(&state(genesis_hash()), Some(&attributes(GENESIS_TIME)))
+            .unwrap_err();
+        assert_eq!(error.code, codes::INVALID_PAYLOAD_ATTRIBUTES);
+        let error = engine.get_payload(&PayloadId::repeat_byte(1)).unwrap_err();
+        assert_eq!(error.code, codes::UNKNOWN_PAYLOAD);
+    }
+
+    #[test]
+    fn json_rpc_errors_for_malformed_requests() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let code = |body: &str| answer(&engine, body.as_bytes())["error"]["code"].as_i64();
+        assert_eq!(code("{not json"), Some(codes::PARSE_ERROR));
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1}"#),
+            Some(codes::INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"eth_mine","params":[]}"#),
+            Some(codes::METHOD_NOT_FOUND)
+        );
+        assert_eq!(
+            code(r#"{"jsonrpc":"2.0","id":1,"method":"engine_getPayloadV5","params":{}}"#),
+            Some(codes::INVALID_PARAMS)
+        );
+        for params in [
+            "[]",
+            r#"["0x01"]"#,
+            r#"["0x0000000000000001", 2]"#,
+            r#"[null]"#,
+        ] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"engine_getPayloadV5","params":{params}}}"#
+            );
+            assert_eq!(code(&body), Some(codes::INVALID_PARAMS), "{params}");
+        }
+        let body = r#"{"jsonrpc":"2.0","id":"x","method":"engine_getPayloadV5","params":["0x0000000000000001"]}"#;
+        let reply = answer(&engine, body.as_bytes());
+        assert_eq!(reply["error"]["code"], json!(codes::UNKNOWN_PAYLOAD));
+        assert_eq!(reply["id"], json!("x"));
+        for params in ["[]", "[{}]", r#"[{"headBlockHash":"0x00"}]"#, "[1,2,3]"] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"engine_forkchoiceUpdatedV3","params":{params}}}"#
+            );
+            assert_eq!(code(&body), Some(codes::INVALID_PARAMS), "{params}");
+        }
+        for params in ["[]", "[{}, [], \"0x00\", []]", "[1,2,3,4]"] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"engine_newPayloadV4","params":{params}}}"#
+            );
+            assert_eq!(code(&body), Some(codes::INVALID_PARAMS), "{params}");
+        }
+        let many: Vec<String> = (0..129).map(|_| format!("{}", Hash256::ZERO)).collect();
+        let body = json!({"jsonrpc":"2.0","id":1,"method":"engine_getBlobsV2","params":[many]});
+        assert_eq!(code(&body.to_string()), Some(codes::TOO_LARGE_REQUEST));
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"engine_getBlobsV2","params":[["0x0000000000000000000000000000000000000000000000000000000000000001"]]}"#;
+        assert_eq!(answer(&engine, body.as_bytes())["result"], Value::Null);
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"engine_exchangeCapabilities","params":[["engine_newPayloadV4"]]}"#;
+        assert_eq!(
+            answer(&engine, body.as_bytes())["result"],
+            json!(methods::SUPPORTED)
+        );
+    }
+
+    #[test]
+    fn known_blocks_survive_a_restart_in_the_datadir() {
+        let dir = temp_dir("restart");
+        let root = Hash256::repeat_byte(0xbb);
+        let (one, two) = {
+            let engine = MockEngine::new(GENESIS_TIME, Some(&dir)).unwrap();
+            let one = build(&engine, genesis_hash(), GENESIS_TIME + 12);
+            engine.new_payload(&one, &[], root, &[]).unwrap();
+            let two = build(&engine, one.block_hash, GENESIS_TIME + 24);
+            (one, two)
+        };
+        // A torn last line (crash mid-append) is skipped.
+        let path = known_blocks_path(&dir);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"hash\":\"0x12").unwrap();
+        drop(file);
+        let engine = MockEngine::new(GENESIS_TIME, Some(&dir)).unwrap();
+        assert!(engine.is_known(&one.block_hash) && engine.is_known(&two.block_hash));
+        assert_eq!(engine.known_blocks(), 2);
+        let three = build(&engine, two.block_hash, GENESIS_TIME + 36);
+        assert_eq!(three.block_number, 3);
+        // Compaction rewrites the log with what is in memory.
+        engine.lock().compact().unwrap();
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, 3);
+        drop(engine);
+        let engine = MockEngine::new(GENESIS_TIME, Some(&dir)).unwrap();
+        assert_eq!(engine.known_blocks(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn maps_are_bounded() {
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let first = engine
+            .forkchoice_updated(&state(genesis_hash()), Some(&attributes(GENESIS_TIME + 1)))
+            .unwrap()
+            .payload_id
+            .unwrap();
+        for i in 0..MAX_PAYLOADS as u64 {
+            engine
+                .forkchoice_updated(
+                    &state(genesis_hash()),
+                    Some(&attributes(GENESIS_TIME + 2 + i)),
+                )
+                .unwrap();
+        }
+        assert_eq!(engine.lock().payloads.len(), MAX_PAYLOADS);
+        assert_eq!(
+            engine.get_payload(&first).unwrap_err().code,
+            codes::UNKNOWN_PAYLOAD
+        );
+        let mut chain = engine.lock();
+        let mut block = KnownBlock::interop_genesis(0);
+        for i in 0..MAX_KNOWN_BLOCKS as u64 + 10 {
+            block.hash = Hash256::from(U256::from(i + 1).to_be_bytes::<32>());
+            chain.insert(block.clone());
+        }
+        assert_eq!(chain.blocks.len(), MAX_KNOWN_BLOCKS);
+        assert_eq!(chain.order.len(), MAX_KNOWN_BLOCKS);
+        assert!(chain.get(&genesis_hash()).is_some(), "genesis is pinned");
+        assert!(chain
+            .get(&Hash256::from(U256::from(1).to_be_bytes::<32>()))
+            .is_none());
+    }
+}
