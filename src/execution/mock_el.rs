@@ -410,6 +410,11 @@ impl MockEngine {
         self.lock().blocks.len()
     }
 
+    /// The head of the last `engine_forkchoiceUpdated` on a known block.
+    pub fn head(&self) -> Hash256 {
+        self.lock().head
+    }
+
     pub fn is_known(&self, hash: &Hash256) -> bool {
         self.lock().get(hash).is_some()
     }
@@ -797,7 +802,18 @@ fn error_body(id: Value, code: i64, message: &str) -> Value {
 
 /// One HTTP request: JWT check, body read (bounded), JSON-RPC dispatch.
 fn handle(engine: &MockEngine, secret: &JwtSecret, mut request: tiny_http::Request) {
-    let response = respond(engine, secret, &mut request);
+    // No request should panic the mock (every input path returns an error object); should one
+    // do so anyway, the worker answers 500 and keeps serving instead of dying with it.
+    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        respond(engine, secret, &mut request)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!("mock EL: a request handler panicked");
+        json_response(
+            500,
+            &error_body(Value::Null, codes::INTERNAL_ERROR, "Internal error"),
+        )
+    });
     if let Err(e) = request.respond(response) {
         tracing::debug!(%e, "mock EL: the client went away before the answer");
     }
@@ -820,7 +836,12 @@ fn respond(
         .iter()
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_owned());
-    let verdict = match token.as_deref().and_then(|t| t.strip_prefix("Bearer ")) {
+    // RFC 6750 / 9110: the scheme name is case-insensitive.
+    let bearer = token.as_deref().and_then(|t| {
+        let (scheme, token) = t.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    });
+    let verdict = match bearer {
         None => Err("missing bearer token".to_string()),
         Some(token) => secret
             .verify(token.trim(), unix_now())
@@ -1015,6 +1036,7 @@ mod tests {
             .unwrap();
         assert_eq!(status, PayloadStatus::valid(one.block_hash));
         let two = build(&engine, one.block_hash, GENESIS_TIME + 24);
+        assert_eq!(engine.head(), one.block_hash);
         assert_eq!(two.block_number, 2);
         assert_eq!(two.parent_hash, one.block_hash);
         assert_eq!(
@@ -1235,5 +1257,43 @@ mod tests {
         assert!(chain
             .get(&Hash256::from(U256::from(1).to_be_bytes::<32>()))
             .is_none());
+    }
+
+    /// Random byte mutations of valid requests: always a JSON-RPC answer, never a panic.
+    #[test]
+    fn mutated_requests_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let one = build(&engine, genesis_hash(), GENESIS_TIME + 12);
+        let valid = [
+            json!({"jsonrpc": "2.0", "id": 1, "method": methods::NEW_PAYLOAD_V4,
+                "params": [one, [], Hash256::repeat_byte(0xbb), ["0x0001"]]}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": methods::FORKCHOICE_UPDATED_V3,
+                "params": [state(genesis_hash()), attributes(GENESIS_TIME + 5)]}),
+            json!({"jsonrpc": "2.0", "id": 3, "method": methods::GET_BLOBS_V2,
+                "params": [[Hash256::ZERO]]}),
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for round in 0..3000 {
+            let mut body = serde_json::to_vec(&valid[round % valid.len()]).unwrap();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..body.len());
+                match rng.gen_range(0..3) {
+                    0 => body[at] = rng.gen(),
+                    1 => {
+                        body.remove(at);
+                    }
+                    _ => {
+                        const ALPHABET: &[u8] = b"0123456789abcdefx\"{}[],:-";
+                        body.insert(at, ALPHABET[rng.gen_range(0..ALPHABET.len())])
+                    }
+                }
+            }
+            let reply = answer(&engine, &body);
+            assert!(
+                reply.get("result").is_some() || reply["error"]["code"].is_i64(),
+                "{reply}"
+            );
+        }
     }
 }
