@@ -45,6 +45,8 @@ pub mod methods {
 /// The largest answer body read (bytes). `engine_getBlobsV2` for 128 blobs (the spec's minimum
 /// request size a server supports) is 128 × (256 KiB of hex blob + 128 hex proofs) ≈ 47 MiB; a
 /// bigger body is refused instead of buffered without end.
+/// The buffer lives for one call: it belongs to the memory budget's runtime reserve
+/// ("short-lived buffers"), not to a cache.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Serialize)]

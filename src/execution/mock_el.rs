@@ -38,6 +38,9 @@
 //! when it reaches that). Built payloads: [`MAX_PAYLOADS`] (oldest evicted; a `getPayload` for
 //! an evicted id gets `-38001`). Request bodies: [`MAX_REQUEST_BYTES`]. `engine_getBlobsV2`:
 //! [`MAX_BLOBS_REQUEST`] hashes (`-38004` beyond). Worker threads: [`WORKER_THREADS`].
+//! Altogether a fixed ~2 MiB (headers ~200 B each, built payloads ~1 KiB each as they hold no
+//! transactions) plus one request body per worker, which is why the mock EL, a separate test
+//! process, has constant bounds instead of a share of `--memory-budget`.
 
 use super::block_hash::{compute_block_hash, requests_hash, EMPTY_TRIE_ROOT};
 use super::codes;
