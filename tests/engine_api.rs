@@ -145,6 +145,10 @@ async fn client_against_mock_el() {
     for method in methods::SUPPORTED {
         assert!(capabilities.iter().any(|m| m == method), "{method}");
     }
+    // common.md: the method itself is never in the answer.
+    assert!(!capabilities
+        .iter()
+        .any(|m| m == methods::EXCHANGE_CAPABILITIES));
 
     // fcU + attributes → getPayload → newPayload VALID, twice (a chain of two blocks).
     let root_1 = Hash256::repeat_byte(1);

@@ -32,13 +32,14 @@ pub mod methods {
     /// common.md `engine_exchangeCapabilities`: 1 s.
     pub const EXCHANGE_CAPABILITIES_TIMEOUT: Duration = Duration::from_secs(1);
 
-    /// What Ember calls (the `engine_exchangeCapabilities` parameter).
-    pub const SUPPORTED: [&str; 5] = [
+    /// What Ember calls (the `engine_exchangeCapabilities` parameter, and the mock EL's
+    /// answer). common.md: `engine_exchangeCapabilities` itself "MUST NOT be returned in the
+    /// response list", so it is not in this one either.
+    pub const SUPPORTED: [&str; 4] = [
         NEW_PAYLOAD_V4,
         FORKCHOICE_UPDATED_V3,
         GET_PAYLOAD_V5,
         GET_BLOBS_V2,
-        EXCHANGE_CAPABILITIES,
     ];
 }
 
