@@ -311,3 +311,68 @@ async fn unreachable_endpoint_is_a_transport_error() {
     assert!(EngineClient::new("https://127.0.0.1:8551", JwtSecret::generate()).is_err());
     assert!(EngineClient::new("not a url", JwtSecret::generate()).is_err());
 }
+
+/// A raw TCP server on 127.0.0.1 answering every connection with `reply` (or holding it open
+/// without a word when `reply` is `None`).
+fn raw_server(reply: Option<&'static str>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        match reply {
+            Some(reply) => {
+                let _ = stream.write_all(reply.as_bytes());
+            }
+            None => std::thread::sleep(std::time::Duration::from_secs(2)),
+        }
+    });
+    (endpoint, handle)
+}
+
+/// The spec's 1 s timeout of engine_getPayloadV5 is enforced, and answers that are not
+/// JSON-RPC are decode errors.
+#[tokio::test(flavor = "current_thread")]
+async fn timeouts_and_garbage_answers_are_typed_errors() {
+    let (endpoint, server) = raw_server(None);
+    let client = EngineClient::new(&endpoint, JwtSecret::generate()).unwrap();
+    let started = std::time::Instant::now();
+    let error = client
+        .get_payload(ember::execution::PayloadId::repeat_byte(1))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(
+            error,
+            EngineError::Timeout {
+                timeout_ms: 1000,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        waited >= methods::GET_PAYLOAD_TIMEOUT && waited.as_secs() < 3,
+        "{waited:?}"
+    );
+    server.join().unwrap();
+
+    let (endpoint, server) = raw_server(Some(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    ));
+    let client = EngineClient::new(&endpoint, JwtSecret::generate()).unwrap();
+    let error = client.exchange_capabilities().await.unwrap_err();
+    assert!(matches!(error, EngineError::Decode { .. }), "{error}");
+    server.join().unwrap();
+
+    let (endpoint, server) = raw_server(Some(
+        "HTTP/1.1 200 OK\r\nContent-Length: 61\r\nConnection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32601,\"message\":\"\"}}",
+    ));
+    let client = EngineClient::new(&endpoint, JwtSecret::generate()).unwrap();
+    let error = client.exchange_capabilities().await.unwrap_err();
+    assert_eq!(error.rpc_code(), Some(codes::METHOD_NOT_FOUND), "{error}");
+    server.join().unwrap();
+}
