@@ -10,7 +10,8 @@
 //!   empty child, the attributes' timestamp, prev_randao, fee recipient, withdrawals and parent
 //!   beacon block root, no transactions, no blobs, no requests) and its real block hash
 //!   ([`super::block_hash`]) computed. The `payloadId` is derived from the head and the
-//!   attributes, so a repeated call returns the same id and payload.
+//!   attributes, so a repeated call returns the same id and payload. The built block becomes a
+//!   known header at once (a real execution client knows the blocks it builds).
 //! - `engine_getPayloadV5` returns it with an empty `BlobsBundleV2` and no execution requests.
 //! - `engine_newPayloadV4` recomputes the block hash from the payload, the parent beacon block
 //!   root and the requests (a mismatch is `INVALID` with a null `latestValidHash`, shanghai.md:
@@ -38,8 +39,8 @@
 //! when it reaches that). Built payloads: [`MAX_PAYLOADS`] (oldest evicted; a `getPayload` for
 //! an evicted id gets `-38001`). Request bodies: [`MAX_REQUEST_BYTES`]. `engine_getBlobsV2`:
 //! [`MAX_BLOBS_REQUEST`] hashes (`-38004` beyond). Worker threads: [`WORKER_THREADS`].
-//! Altogether a fixed ~2 MiB (headers ~200 B each, built payloads ~1 KiB each as they hold no
-//! transactions) plus one request body per worker, which is why the mock EL, a separate test
+//! Altogether a fixed ~2 MiB (headers ~200 B each, built payloads at most ~3 KiB each as they
+//! hold no transactions and at most 16 withdrawals) plus one request body per worker, which is why the mock EL, a separate test
 //! process, has constant bounds instead of a share of `--memory-budget`.
 
 use super::block_hash::{compute_block_hash, requests_hash, EMPTY_TRIE_ROOT};
@@ -72,9 +73,10 @@ pub const MAX_BLOBS_REQUEST: usize = 128;
 /// Threads answering requests. Two, so one slow or stalled client cannot stop the other; the
 /// chain state is behind one mutex anyway.
 pub const WORKER_THREADS: usize = 2;
-/// Withdrawals accepted in payload attributes (mainnet `MAX_WITHDRAWALS_PER_PAYLOAD` is 16;
-/// the bound only limits the work a request can cause).
-const MAX_ATTRIBUTE_WITHDRAWALS: usize = 1024;
+/// Withdrawals accepted in payload attributes: mainnet's `MAX_WITHDRAWALS_PER_PAYLOAD`, the
+/// larger of the two presets (a payload with more is invalid for the consensus layer anyway).
+/// Keeps a built payload at a few KiB.
+const MAX_ATTRIBUTE_WITHDRAWALS: usize = 16;
 /// EIP-1559 `ELASTICITY_MULTIPLIER`.
 const ELASTICITY_MULTIPLIER: u64 = 2;
 /// EIP-1559 `BASE_FEE_MAX_CHANGE_DENOMINATOR`.
@@ -1131,6 +1133,12 @@ mod tests {
         let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
         let error = engine
             .forkchoice_updated(&state(genesis_hash()), Some(&attributes(GENESIS_TIME)))
+            .unwrap_err();
+        assert_eq!(error.code, codes::INVALID_PAYLOAD_ATTRIBUTES);
+        let mut many = attributes(GENESIS_TIME + 1);
+        many.withdrawals = vec![many.withdrawals[0]; MAX_ATTRIBUTE_WITHDRAWALS + 1];
+        let error = engine
+            .forkchoice_updated(&state(genesis_hash()), Some(&many))
             .unwrap_err();
         assert_eq!(error.code, codes::INVALID_PAYLOAD_ATTRIBUTES);
         let error = engine.get_payload(&PayloadId::repeat_byte(1)).unwrap_err();
