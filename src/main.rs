@@ -50,6 +50,9 @@ enum Command {
     Budget,
     /// Run a local devnet (mock execution client + a node with every validator) until Ctrl-C.
     Devnet(ember::devnet::DevnetArgs),
+    /// A mock execution client: serves the Engine API (JWT-authenticated) and builds valid
+    /// empty payloads, so a devnet runs without a real execution client.
+    MockEl(ember::execution::mock_el::MockElArgs),
     /// Test helper (the store's crash test): grow a synthetic minimal-preset chain in a
     /// database, resuming where it stands; meant to be killed at random moments.
     #[command(hide = true)]
@@ -226,6 +229,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
+        Command::MockEl(args) => ember::execution::mock_el::run(args).map_err(|e| e.to_string()),
         Command::Transition(args) => transition(args),
         Command::SlashingProtection(args) => {
             ember::validator::slashing_protection::run(&args).map_err(|e| e.to_string())
