@@ -587,7 +587,9 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !attestations.is_empty() {
             self.node.publish_attestations(attestations).await?;
         }
-        tracing::info!(
+        // Debug, like the other per-slot duty reports: the node prints one line per slot (head,
+        // votes, checkpoints); four more at info would bury it.
+        tracing::debug!(
             slot,
             attestations = report.attestations,
             refused = report.attestations_refused,
@@ -644,7 +646,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         }
         report.sync_messages = messages.len();
         self.node.publish_sync_committee_messages(messages).await?;
-        tracing::info!(
+        tracing::debug!(
             slot,
             messages = report.sync_messages,
             aggregators = aggregators.len(),
@@ -731,7 +733,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !signed.is_empty() {
             self.node.publish_aggregates(signed).await?;
         }
-        tracing::info!(
+        tracing::debug!(
             slot = pending.slot,
             aggregates = report.aggregates,
             committees = by_committee.len(),
@@ -784,7 +786,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !signed.is_empty() {
             self.node.publish_contributions(signed).await?;
         }
-        tracing::info!(
+        tracing::debug!(
             slot = pending.slot,
             contributions = report.contributions,
             subcommittees = by_subcommittee.len(),
