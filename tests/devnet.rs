@@ -310,7 +310,7 @@ fn devnet_finalizes_and_the_beacon_api_answers() {
     // node
     assert!(get_ok(p, "/eth/v1/node/version")["data"]["version"]
         .as_str()
-        .is_some_and(|v| v.contains("ember")));
+        .is_some_and(|v| v.to_lowercase().contains("ember")));
     let (status, _) = http(p, "GET", "/eth/v1/node/health", "application/json", None);
     assert!(status == 200 || status == 206, "health {status}");
     let syncing = get_ok(p, "/eth/v1/node/syncing");
