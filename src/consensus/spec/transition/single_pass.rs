@@ -538,8 +538,8 @@ impl ChangeLog {
 /// Writes the changes logged in `changes` from `new` into `list`: element by element when few
 /// changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
 /// when many did.
-fn write_back<N: typenum::Unsigned>(
-    list: &mut List<u64, N>,
+fn write_back<N: typenum::Unsigned, U: milhouse::UpdateMap<u64>>(
+    list: &mut List<u64, N, U>,
     new: &[u64],
     changes: ChangeLog,
 ) -> Result<()> {
