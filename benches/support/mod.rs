@@ -44,6 +44,7 @@ use ember::consensus::mainnet::transition::helpers::{
     get_block_root, get_block_root_at_slot, get_domain, get_epoch_committees,
     get_next_sync_committee, get_randao_mix, get_total_active_balance,
 };
+use ember::consensus::mainnet::transition::signatures::confirm_cached_pubkeys;
 use ember::consensus::mainnet::transition::single_pass::refresh_validator_columns;
 use ember::consensus::mainnet::transition::slot::process_slots;
 use ember::consensus::mainnet::{self as m, BeaconState, PRESET};
@@ -809,6 +810,10 @@ pub fn block_fixture(config: &ChainConfig, keys: &Keys, epoch_state: &BeaconStat
     )
     .expect("the benchmark block passes state_transition with signatures");
     drop(check);
+    // A node's head state carries the record of which cached keys agree with its registry
+    // (from the blocks it processed); `pre` was built without blocks, so compare once here.
+    confirm_cached_pubkeys(&pre, &pubkeys).expect("cached keys agree with the registry");
+    confirm_cached_pubkeys(&at, &pubkeys).expect("cached keys agree with the registry");
 
     BlockFixture {
         pre,
