@@ -48,6 +48,8 @@ enum Command {
     Db(DbCommand),
     /// Print how --memory-budget is split among the caches and queues.
     Budget,
+    /// Run the beacon node.
+    Bn(ember::node::BnArgs),
     /// Test helper (the store's crash test): grow a synthetic minimal-preset chain in a
     /// database, resuming where it stands; meant to be killed at random moments.
     #[command(hide = true)]
@@ -219,6 +221,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
+        Command::Bn(args) => ember::node::run(args, cli.memory_budget).map_err(|e| e.to_string()),
         Command::Transition(args) => transition(args),
         Command::Config { preset } => {
             print!(

@@ -1,0 +1,11 @@
+//! The node's chain for the **mainnet** preset (the sources in `chain/`, compiled for
+//! [`crate::consensus::mainnet`]).
+
+pub(crate) use crate::consensus::mainnet as spec;
+pub(crate) use crate::store::mainnet as store;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "chain/mod.rs"]
+mod chain;
+
+pub use chain::*;

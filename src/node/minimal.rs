@@ -1,0 +1,11 @@
+//! The node's chain for the **minimal** preset (the sources in `chain/`, compiled for
+//! [`crate::consensus::minimal`]).
+
+pub(crate) use crate::consensus::minimal as spec;
+pub(crate) use crate::store::minimal as store;
+
+#[allow(clippy::duplicate_mod)]
+#[path = "chain/mod.rs"]
+mod chain;
+
+pub use chain::*;
