@@ -54,6 +54,8 @@ enum Command {
     /// database, resuming where it stands; meant to be killed at random moments.
     #[command(hide = true)]
     StoreWriter(StoreWriterArgs),
+    /// Import or export EIP-3076 slashing protection interchange files.
+    SlashingProtection(ember::validator::slashing_protection::SlashingProtectionArgs),
 }
 
 #[derive(Subcommand)]
@@ -223,6 +225,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
         Command::Bn(args) => ember::node::run(args, cli.memory_budget).map_err(|e| e.to_string()),
         Command::Transition(args) => transition(args),
+        Command::SlashingProtection(args) => {
+            ember::validator::slashing_protection::run(&args).map_err(|e| e.to_string())
+        }
         Command::Config { preset } => {
             print!(
                 "{}",
