@@ -3,6 +3,7 @@
 
 pub(crate) use crate::consensus::mainnet as spec;
 pub(crate) use crate::store::mainnet as store;
+pub(crate) use crate::validator::mainnet as vc;
 
 #[allow(clippy::duplicate_mod)]
 #[path = "chain/mod.rs"]

@@ -3,6 +3,7 @@
 
 pub(crate) use crate::consensus::minimal as spec;
 pub(crate) use crate::store::minimal as store;
+pub(crate) use crate::validator::minimal as vc;
 
 #[allow(clippy::duplicate_mod)]
 #[path = "chain/mod.rs"]

@@ -20,7 +20,6 @@ use crate::consensus::preset::PresetName;
 use crate::consensus::primitives::ExecutionAddress;
 use crate::store::budget::MemoryBudget;
 use std::net::IpAddr;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// `ember bn` flags.
@@ -48,8 +47,8 @@ pub struct BnArgs {
     #[arg(long)]
     pub execution_jwt: Option<PathBuf>,
     /// Run validator duties in-process for the deterministic interop keys START..END.
-    #[arg(long, value_name = "START..END", value_parser = parse_range)]
-    pub interop_validators: Option<Range<u64>>,
+    #[arg(long, value_name = "START..END")]
+    pub interop_validators: Option<crate::validator::InteropRange>,
     #[arg(long, default_value = "127.0.0.1")]
     pub http_address: IpAddr,
     #[arg(long, default_value_t = 5052)]
@@ -70,19 +69,6 @@ pub struct BnArgs {
 
 fn parse_preset(s: &str) -> Result<PresetName, String> {
     PresetName::parse(s).ok_or_else(|| format!("unknown preset `{s}` (mainnet or minimal)"))
-}
-
-/// `START..END` (end exclusive).
-pub fn parse_range(s: &str) -> Result<Range<u64>, String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| format!("`{s}`: expected START..END"))?;
-    let start: u64 = a.trim().parse().map_err(|e| format!("`{a}`: {e}"))?;
-    let end: u64 = b.trim().parse().map_err(|e| format!("`{b}`: {e}"))?;
-    if end < start {
-        return Err(format!("`{s}`: END is before START"));
-    }
-    Ok(start..end)
 }
 
 /// The graffiti bytes: UTF-8, zero-padded, at most 32 bytes.
@@ -178,12 +164,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_and_graffiti() {
-        assert_eq!(parse_range("0..64"), Ok(0..64));
-        assert_eq!(parse_range("3..3"), Ok(3..3));
-        assert!(parse_range("5..2").is_err());
-        assert!(parse_range("x..2").is_err());
-        assert!(parse_range("12").is_err());
+    fn graffiti() {
         let g = graffiti_bytes("ember").unwrap();
         assert_eq!(&g[..5], b"ember");
         assert_eq!(g[5..], [0u8; 27]);

@@ -22,7 +22,7 @@
 //! signature check skipped) once their slot is past (the spec ignores attestations of the
 //! current slot), from a bounded queue ([`PENDING_ATTESTATIONS`]).
 
-use super::{spec, store};
+use super::{spec, store, vc};
 use crate::consensus::bls;
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
@@ -59,6 +59,7 @@ use store::{BeaconStore, ChainUpdate, StoreConfig};
 use tokio::sync::{mpsc, oneshot};
 use tree_hash::TreeHash;
 
+pub mod duties;
 pub mod pool;
 pub use pool::*;
 
@@ -1372,6 +1373,9 @@ pub fn start_chain(
     )?);
     let started = Instant::now();
     let (mut fc, replayed) = open_chain(&store, genesis.as_ref(), &config)?;
+    // Prune fork choice (and its states) once an epoch of blocks precede the finalized one,
+    // not the default 256: every pruned block frees a post-state.
+    fc.set_prune_threshold(usize::try_from(spec::PRESET.slots_per_epoch).unwrap_or(32));
     drop(genesis);
     let head = fc.get_head()?;
     tracing::info!(
@@ -1532,7 +1536,35 @@ pub trait Duties: Send + Sync {
 pub async fn run(args: BnArgs, budget: MemoryBudget) -> Result<(), NodeError> {
     let config = crate::node::load_chain_config(args.config.as_deref(), spec::PRESET.name)?;
     let chain = start_chain(&args, &budget, config)?;
-    let clock = tokio::spawn(drive_clock(chain.clone(), None));
+    let duties: Option<Arc<dyn Duties>> = match args.interop_validators {
+        Some(range) => {
+            let gvr = chain.snapshot().genesis_validators_root;
+            let datadir = args.datadir.clone();
+            let started = Instant::now();
+            let store = blocking(args.single_thread, move || {
+                let protection = crate::validator::SlashingProtection::open(&datadir, gvr)
+                    .map_err(|e| NodeError::Config(format!("slashing protection: {e}")))?;
+                crate::validator::ValidatorStore::interop(range, protection)
+                    .map_err(|e| NodeError::Config(format!("interop keys: {e}")))
+            })
+            .await??;
+            tracing::info!(
+                "{} interop validators {range} loaded in {:.1} ms (slashing protection in {})",
+                store.len(),
+                started.elapsed().as_secs_f64() * 1000.0,
+                crate::validator::SlashingProtection::dir_in(&args.datadir).display()
+            );
+            let graffiti = spec::Bytes32::from(chain.proposer.graffiti);
+            let service = vc::ValidatorService::new(
+                Arc::new(duties::ChainNode(chain.clone())),
+                Arc::new(store),
+                graffiti,
+            );
+            Some(Arc::new(duties::ValidatorDuties { service }))
+        }
+        None => None,
+    };
+    let clock = tokio::spawn(drive_clock(chain.clone(), duties));
     tokio::select! {
         r = tokio::signal::ctrl_c() => {
             r.map_err(|e| NodeError::Internal(format!("signal: {e}")))?;
