@@ -50,6 +50,9 @@ enum Command {
     Budget,
     /// Run the beacon node.
     Bn(ember::node::BnArgs),
+    /// A mock execution client: serves the Engine API (JWT-authenticated) and builds valid
+    /// empty payloads, so a devnet runs without a real execution client.
+    MockEl(ember::execution::mock_el::MockElArgs),
     /// Test helper (the store's crash test): grow a synthetic minimal-preset chain in a
     /// database, resuming where it stands; meant to be killed at random moments.
     #[command(hide = true)]
@@ -224,6 +227,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
         Command::Bn(args) => ember::node::run(args, cli.memory_budget).map_err(|e| e.to_string()),
+        Command::MockEl(args) => ember::execution::mock_el::run(args).map_err(|e| e.to_string()),
         Command::Transition(args) => transition(args),
         Command::SlashingProtection(args) => {
             ember::validator::slashing_protection::run(&args).map_err(|e| e.to_string())
