@@ -22,13 +22,18 @@
 //! signature check skipped) once their slot is past (the spec ignores attestations of the
 //! current slot), from a bounded queue ([`PENDING_ATTESTATIONS`]).
 
-use super::{spec, store, vc};
+use super::{beacon_api, el, spec, store, vc};
+use crate::api::events::{BlockEvent, ChainReorgEvent, FinalizedCheckpointEvent, HeadEvent};
+use crate::api::metrics::Metrics;
+use crate::api::{Event, EventBus};
 use crate::consensus::bls;
 use crate::consensus::config::ChainConfig;
 use crate::consensus::constants::*;
 use crate::consensus::execution::{ExecutionEngine, NewPayloadRequest};
 use crate::consensus::primitives::*;
 use crate::consensus::pubkey_cache::PubkeyCache;
+use crate::execution::json::{ForkchoiceState, PayloadAttributes, PayloadStatusKind};
+use crate::execution::EngineClient;
 use crate::fork_choice::Checkpoint as CoreCheckpoint;
 use crate::node::clock::{now_ms, SlotClock, SlotPhase};
 use crate::node::{blocking, graffiti_bytes, BnArgs, NodeError};
@@ -59,6 +64,7 @@ use store::{BeaconStore, ChainUpdate, StoreConfig};
 use tokio::sync::{mpsc, oneshot};
 use tree_hash::TreeHash;
 
+pub mod api;
 pub mod duties;
 pub mod pool;
 pub use pool::*;
@@ -106,6 +112,8 @@ pub struct ForkChoiceNodeInfo {
     pub justified_epoch: Epoch,
     pub finalized_epoch: Epoch,
     pub execution_block_hash: Option<Hash256>,
+    /// Its payload was imported optimistically.
+    pub optimistic: bool,
 }
 
 /// The node's options that shape the blocks it proposes.
@@ -121,6 +129,8 @@ pub enum Execution {
     /// with the right parent hash, randao, timestamp and withdrawals, and are not executed.
     /// For a consensus-only devnet; a real network needs an execution client.
     Local,
+    /// An execution client over the Engine API (`--execution-endpoint`, `--execution-jwt`).
+    Engine(EngineClient),
 }
 
 /// The execution client's verdict on a payload, fetched before the state transition (which is
@@ -187,6 +197,8 @@ pub struct Chain {
     pub proposer: ProposerOptions,
     pub single_thread: bool,
     pub metrics: ChainMetrics,
+    /// The Beacon API's event stream (head, block, finalized_checkpoint, chain_reorg).
+    pub events: EventBus,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -372,6 +384,9 @@ impl Chain {
         .await?;
         let outcome = wait.await.map_err(|_| NodeError::WriterGone)??;
         let elapsed = started.elapsed();
+        Metrics::global()
+            .ember_block_import_seconds
+            .observe(elapsed.as_secs_f64());
         self.metrics
             .blocks_imported
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -405,7 +420,7 @@ impl Chain {
     /// `engine_newPayload`'s verdict: (valid, optimistic).
     async fn new_payload(&self, block: &SignedBeaconBlock) -> Result<(bool, bool), NodeError> {
         let body = &block.message.body;
-        let _request = NewPayloadRequest {
+        let request = NewPayloadRequest {
             execution_payload: execution_payload_view(&body.execution_payload),
             versioned_hashes: body
                 .blob_kzg_commitments
@@ -415,15 +430,71 @@ impl Chain {
             parent_beacon_block_root: block.message.parent_root,
             execution_requests_list: get_execution_requests_list(&body.execution_requests),
         };
-        match self.execution {
+        match &self.execution {
             Execution::Local => Ok((true, false)),
+            Execution::Engine(engine) => {
+                let status = engine
+                    .new_payload(&request)
+                    .await
+                    .map_err(|e| NodeError::Execution(format!("newPayload: {e}")))?;
+                match status.status {
+                    PayloadStatusKind::Valid => Ok((true, false)),
+                    // Optimistic import (sync.md): the payload is assumed valid until the
+                    // execution client says otherwise.
+                    PayloadStatusKind::Syncing | PayloadStatusKind::Accepted => Ok((true, true)),
+                    PayloadStatusKind::Invalid | PayloadStatusKind::InvalidBlockHash => {
+                        tracing::warn!(
+                            slot = block.message.slot,
+                            error = ?status.validation_error,
+                            "execution client: payload {:?}",
+                            status.status
+                        );
+                        Ok((false, false))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The execution block hash of a stored beacon block (zero for the genesis block, whose
+    /// body is empty: the Engine API reads a zero hash as "none yet").
+    fn payload_hash(&self, root: &Root) -> Hash256 {
+        match self.store.block(root) {
+            Ok(Some(block)) => block.message.body.execution_payload.block_hash,
+            _ => Hash256::ZERO,
+        }
+    }
+
+    /// The fork-choice state for the execution client: head, safe (justified) and finalized
+    /// payload hashes.
+    fn forkchoice_state(&self, snapshot: &Snapshot) -> ForkchoiceState {
+        ForkchoiceState {
+            head_block_hash: snapshot
+                .head_state
+                .latest_execution_payload_header
+                .block_hash,
+            safe_block_hash: self.payload_hash(&snapshot.justified.root),
+            finalized_block_hash: self.payload_hash(&snapshot.finalized.root),
         }
     }
 
     /// `engine_forkchoiceUpdated` without attributes after the head moved.
     async fn forkchoice_updated(&self) {
-        match self.execution {
-            Execution::Local => {}
+        let Execution::Engine(engine) = &self.execution else {
+            return;
+        };
+        let snapshot = self.snapshot();
+        let state = self.forkchoice_state(&snapshot);
+        match engine.forkchoice_updated(state, None).await {
+            Ok(response) => {
+                if matches!(
+                    response.payload_status.status,
+                    PayloadStatusKind::Invalid | PayloadStatusKind::InvalidBlockHash
+                ) {
+                    tracing::warn!(status = ?response.payload_status, "forkchoiceUpdated: head payload invalid");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "forkchoiceUpdated failed"),
         }
     }
 
@@ -697,7 +768,8 @@ impl Chain {
             },
         )
         .await??;
-        let payload = self.build_payload(&state, slot, parent_root).await?;
+        let (payload, execution_requests, blob_kzg_commitments) =
+            self.build_payload(&state, slot, parent_root).await?;
         let chain = self.clone();
         let graffiti = graffiti.unwrap_or(self.proposer.graffiti);
         let block = blocking(
@@ -725,8 +797,8 @@ impl Chain {
                     execution_payload: payload,
                     bls_to_execution_changes: VariableList::new(ops.bls_to_execution_changes)
                         .unwrap_or_default(),
-                    blob_kzg_commitments: VariableList::default(),
-                    execution_requests: Default::default(),
+                    blob_kzg_commitments,
+                    execution_requests,
                 };
                 let mut block = BeaconBlock {
                     slot,
@@ -752,6 +824,9 @@ impl Chain {
         )
         .await??;
         let elapsed = started.elapsed();
+        Metrics::global()
+            .ember_block_production_seconds
+            .observe(elapsed.as_secs_f64());
         self.metrics.last_block_production_ms.store(
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             std::sync::atomic::Ordering::Relaxed,
@@ -773,7 +848,14 @@ impl Chain {
         state: &BeaconState,
         slot: Slot,
         parent_root: Root,
-    ) -> Result<ExecutionPayload, NodeError> {
+    ) -> Result<
+        (
+            ExecutionPayload,
+            spec::ExecutionRequests,
+            el::BlobKzgCommitments,
+        ),
+        NodeError,
+    > {
         let timestamp =
             compute_time_at_slot(state, &self.config, slot).map_err(transition_error)?;
         let prev_randao =
@@ -781,7 +863,48 @@ impl Chain {
         let withdrawals = get_expected_withdrawals(state)
             .map_err(transition_error)?
             .withdrawals;
-        match self.execution {
+        match &self.execution {
+            Execution::Engine(engine) => {
+                let snapshot = self.snapshot();
+                let mut fc_state = self.forkchoice_state(&snapshot);
+                fc_state.head_block_hash = state.latest_execution_payload_header.block_hash;
+                let attributes = PayloadAttributes {
+                    timestamp,
+                    prev_randao,
+                    suggested_fee_recipient: self.proposer.fee_recipient,
+                    withdrawals: withdrawals
+                        .iter()
+                        .map(|w| crate::execution::json::JsonWithdrawal {
+                            index: w.index,
+                            validator_index: w.validator_index,
+                            address: w.address,
+                            amount: w.amount,
+                        })
+                        .collect(),
+                    parent_beacon_block_root: parent_root,
+                };
+                let response = engine
+                    .forkchoice_updated(fc_state, Some(attributes))
+                    .await
+                    .map_err(|e| NodeError::Execution(format!("forkchoiceUpdated: {e}")))?;
+                let id = response.payload_id.ok_or_else(|| {
+                    NodeError::Execution(format!(
+                        "forkchoiceUpdated gave no payload id ({:?})",
+                        response.payload_status.status
+                    ))
+                })?;
+                let built = engine
+                    .get_payload(id)
+                    .await
+                    .map_err(|e| NodeError::Execution(format!("getPayload: {e}")))?;
+                let payload = el::execution_payload_from_json(&built.execution_payload)
+                    .map_err(|e| NodeError::Execution(e.to_string()))?;
+                let requests = el::execution_requests_from_list(&built.execution_requests)
+                    .map_err(|e| NodeError::Execution(e.to_string()))?;
+                let commitments = el::blobs_bundle_commitments(&built.blobs_bundle)
+                    .map_err(|e| NodeError::Execution(e.to_string()))?;
+                Ok((payload, requests, commitments))
+            }
             Execution::Local => {
                 let parent = &state.latest_execution_payload_header;
                 let mut id = Vec::with_capacity(72);
@@ -789,7 +912,7 @@ impl Chain {
                 id.extend_from_slice(parent_root.as_slice());
                 id.extend_from_slice(&slot.to_le_bytes());
                 let block_hash = Hash256::from(ethereum_hashing::hash_fixed(&id));
-                Ok(ExecutionPayload {
+                let payload = ExecutionPayload {
                     parent_hash: parent.block_hash,
                     fee_recipient: self.proposer.fee_recipient,
                     state_root: parent.state_root,
@@ -808,7 +931,8 @@ impl Chain {
                         .map_err(|e| NodeError::Internal(format!("withdrawals: {e:?}")))?,
                     blob_gas_used: 0,
                     excess_blob_gas: 0,
-                })
+                };
+                Ok((payload, Default::default(), Default::default()))
             }
         }
     }
@@ -1120,6 +1244,9 @@ impl Writer {
     }
 
     fn on_tick(&mut self, slot: Slot, phase: SlotPhase, time: u64) -> Result<(), NodeError> {
+        Metrics::global()
+            .beacon_slot
+            .set(i64::try_from(slot).unwrap_or(i64::MAX));
         let genesis_time = self.fc.fork_choice().genesis_time();
         if time >= genesis_time {
             self.fc.on_tick(time)?;
@@ -1198,12 +1325,23 @@ impl Writer {
             self.written_finalized = cp;
             tracing::info!("finalized epoch {} {}", cp.epoch, short(&cp.root));
         }
-        let head_changed = head != self.head;
-        if head_changed {
-            self.note_reorg(head);
+        if let Some(cp) = finalized {
+            self.finalized_event(cp);
         }
+        let head_changed = head != self.head;
+        let old = self.head;
         self.head = head;
         self.publish_snapshot()?;
+        if let Some(chain) = self.chain.upgrade() {
+            chain.events.publish(Event::Block(BlockEvent {
+                slot: block.message.slot,
+                block: root,
+                execution_optimistic: optimistic,
+            }));
+        }
+        if head_changed {
+            self.head_moved(old);
+        }
         Ok(ImportOutcome {
             root,
             head,
@@ -1221,18 +1359,100 @@ impl Writer {
         )
     }
 
-    fn note_reorg(&self, new_head: Root) {
-        // A reorg: the new head does not descend from the old one.
+    fn finalized_event(&self, cp: CoreCheckpoint) {
+        let Some(chain) = self.chain.upgrade() else {
+            return;
+        };
+        let state = self
+            .store
+            .block_meta(&cp.root)
+            .ok()
+            .flatten()
+            .map_or(Hash256::ZERO, |m| m.state_root);
+        chain
+            .events
+            .publish(Event::FinalizedCheckpoint(FinalizedCheckpointEvent {
+                block: cp.root,
+                state,
+                epoch: cp.epoch,
+                execution_optimistic: self.optimistic.contains(&cp.root),
+            }));
+    }
+
+    /// After the head moved from `old` (snapshot already published): the head event, and a
+    /// reorg event (and counter) when the new head does not descend from the old one.
+    fn head_moved(&self, old: Root) {
+        let Some(chain) = self.chain.upgrade() else {
+            return;
+        };
+        let snapshot = chain.snapshot();
         let fc = self.fc.fork_choice();
-        if fc.contains_block(&self.head) && !fc.is_ancestor(&new_head, &self.head).unwrap_or(true) {
-            tracing::warn!("reorg: head {} -> {}", short(&self.head), short(&new_head));
-            if let Some(chain) = self.chain.upgrade() {
-                chain
-                    .metrics
-                    .reorgs
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+        let old_node = fc.get_block(&old).ok().map(|n| (n.slot, n.root));
+        let epoch = compute_epoch_at_slot(snapshot.head_slot);
+        let dependent = |e: Epoch| -> Root {
+            compute_start_slot_at_epoch(e)
+                .ok()
+                .and_then(|s| s.checked_sub(1))
+                .and_then(|s| {
+                    spec::transition::helpers::get_block_root_at_slot(&snapshot.head_state, s).ok()
+                })
+                .unwrap_or(snapshot.head_root)
+        };
+        chain.events.publish(Event::Head(HeadEvent {
+            slot: snapshot.head_slot,
+            block: snapshot.head_root,
+            state: snapshot.head_state_root,
+            epoch_transition: old_node.is_some_and(|(slot, _)| compute_epoch_at_slot(slot) < epoch),
+            previous_duty_dependent_root: dependent(epoch.saturating_sub(1)),
+            current_duty_dependent_root: dependent(epoch),
+            execution_optimistic: snapshot.optimistic,
+        }));
+        let Some((old_slot, _)) = old_node else {
+            return;
+        };
+        if fc.is_ancestor(&snapshot.head_root, &old).unwrap_or(true) {
+            return;
         }
+        // The common ancestor: walk the old head's chain back to a block the new head descends from.
+        let mut ancestor = old;
+        let mut ancestor_slot = old_slot;
+        while let Ok(node) = fc.get_block(&ancestor) {
+            ancestor_slot = node.slot;
+            if fc
+                .is_ancestor(&snapshot.head_root, &ancestor)
+                .unwrap_or(true)
+            {
+                break;
+            }
+            ancestor = node.parent_root;
+        }
+        let old_state = self
+            .store
+            .block_meta(&old)
+            .ok()
+            .flatten()
+            .map_or(Hash256::ZERO, |m| m.state_root);
+        tracing::warn!(
+            "reorg: head {} slot {old_slot} -> {} slot {}",
+            short(&old),
+            short(&snapshot.head_root),
+            snapshot.head_slot
+        );
+        chain
+            .metrics
+            .reorgs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Metrics::global().beacon_reorgs_total.inc();
+        chain.events.publish(Event::ChainReorg(ChainReorgEvent {
+            slot: snapshot.head_slot,
+            depth: old_slot.saturating_sub(ancestor_slot),
+            old_head_block: old,
+            new_head_block: snapshot.head_root,
+            old_head_state: old_state,
+            new_head_state: snapshot.head_state_root,
+            epoch,
+            execution_optimistic: snapshot.optimistic,
+        }));
     }
 
     /// `get_head`; writes the chain pointers and publishes a snapshot when anything moved.
@@ -1253,14 +1473,16 @@ impl Writer {
             if let Some(cp) = finalized {
                 self.written_finalized = cp;
                 tracing::info!("finalized epoch {} {}", cp.epoch, short(&cp.root));
+                self.finalized_event(cp);
             }
-            if changed {
-                self.note_reorg(head);
-            }
-            self.head = head;
         }
+        let old = self.head;
+        self.head = head;
         if changed || force {
             self.publish_snapshot()?;
+        }
+        if changed {
+            self.head_moved(old);
         }
         Ok(changed)
     }
@@ -1270,13 +1492,18 @@ impl Writer {
             &self.fc,
             &self.store,
             self.head,
-            self.optimistic.contains(&self.head),
+            &self.optimistic,
             self.current_slot,
         )
     }
 
     fn publish_snapshot(&mut self) -> Result<(), NodeError> {
         let snapshot = Arc::new(self.build_snapshot()?);
+        publish_metrics(
+            &snapshot,
+            &self.store,
+            self.fc.fork_choice().proto_array().len(),
+        );
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
         Ok(())
     }
@@ -1388,7 +1615,7 @@ pub fn start_chain(
     let (tx, mut rx) = mpsc::channel(WRITER_QUEUE);
     let bounds = PoolBounds::from_budget(budget);
     let current_slot = clock.current_slot().unwrap_or(0);
-    let first = build_snapshot(&fc, &store, head, false, current_slot)?;
+    let first = build_snapshot(&fc, &store, head, &Default::default(), current_slot)?;
     let fcc = fc.fork_choice();
     let mut writer = Writer {
         store: store.clone(),
@@ -1404,6 +1631,22 @@ pub fn start_chain(
         fc,
     };
     let graffiti = graffiti_bytes(&args.graffiti)?;
+    let execution = match &args.execution_endpoint {
+        Some(endpoint) => {
+            let jwt = args.execution_jwt.as_deref().ok_or_else(|| {
+                NodeError::Config("--execution-endpoint needs --execution-jwt".into())
+            })?;
+            let secret = crate::execution::jwt::JwtSecret::from_file(jwt)
+                .map_err(|e| NodeError::Config(format!("{}: {e}", jwt.display())))?;
+            let client = EngineClient::new(endpoint, secret)
+                .map_err(|e| NodeError::Config(format!("{endpoint}: {e}")))?;
+            Execution::Engine(client)
+        }
+        None => {
+            tracing::warn!("no --execution-endpoint: payloads are built locally, empty and unexecuted (consensus-only devnet)");
+            Execution::Local
+        }
+    };
     let chain = Arc::new(Chain {
         config,
         store,
@@ -1413,7 +1656,7 @@ pub fn start_chain(
         sync_pool: Mutex::new(SyncPool::new(bounds.sync)),
         operation_pool: Mutex::new(OperationPool::new(bounds)),
         pubkeys: Arc::new(PubkeyCache::new()),
-        execution: Execution::Local,
+        execution,
         clock,
         proposer: ProposerOptions {
             graffiti,
@@ -1421,6 +1664,7 @@ pub fn start_chain(
         },
         single_thread: args.single_thread,
         metrics: ChainMetrics::default(),
+        events: EventBus::default(),
     });
     writer.chain = Arc::downgrade(&chain);
     if args.single_thread {
@@ -1446,7 +1690,7 @@ fn build_snapshot(
     fc: &ForkChoiceStore,
     store: &BeaconStore,
     head: Root,
-    optimistic: bool,
+    optimistic: &std::collections::HashSet<Root>,
     current_slot: Slot,
 ) -> Result<Snapshot, NodeError> {
     let state = fc
@@ -1469,6 +1713,7 @@ fn build_snapshot(
             justified_epoch: n.justified_checkpoint.epoch,
             finalized_epoch: n.finalized_checkpoint.epoch,
             execution_block_hash: None,
+            optimistic: optimistic.contains(&n.root),
         })
         .collect();
     Ok(Snapshot {
@@ -1481,10 +1726,56 @@ fn build_snapshot(
         head_block: Arc::new(block),
         justified: core.justified_checkpoint(),
         finalized: core.finalized_checkpoint(),
-        optimistic,
+        optimistic: optimistic.contains(&head),
         current_slot,
         fork_choice_nodes: Arc::new(nodes),
     })
+}
+
+/// The beacon-metrics gauges of a new snapshot, and the store's cache figures.
+fn publish_metrics(snapshot: &Snapshot, store: &BeaconStore, fork_choice_nodes: usize) {
+    let m = Metrics::global();
+    let state = &snapshot.head_state;
+    m.set_head(snapshot.head_slot, &snapshot.head_root);
+    m.set_checkpoints(
+        (
+            state.current_justified_checkpoint.epoch,
+            &state.current_justified_checkpoint.root,
+        ),
+        (
+            state.previous_justified_checkpoint.epoch,
+            &state.previous_justified_checkpoint.root,
+        ),
+        (
+            state.finalized_checkpoint.epoch,
+            &state.finalized_checkpoint.root,
+        ),
+    );
+    let epoch = get_current_epoch(state);
+    let active = state
+        .validators
+        .iter()
+        .filter(|v| is_active_validator(v, epoch))
+        .count();
+    m.beacon_current_active_validators
+        .set(i64::try_from(active).unwrap_or(i64::MAX));
+    m.beacon_processed_deposits_total
+        .set(i64::try_from(state.eth1_deposit_index).unwrap_or(i64::MAX));
+    m.beacon_pending_deposits
+        .set(i64::try_from(state.pending_deposits.len()).unwrap_or(i64::MAX));
+    m.ember_fork_choice_nodes
+        .set(i64::try_from(fork_choice_nodes).unwrap_or(i64::MAX));
+    let cache = store.metrics().cache;
+    m.ember_state_cache_states
+        .set(i64::try_from(cache.states).unwrap_or(i64::MAX));
+    m.ember_state_cache_bytes
+        .set(i64::try_from(cache.bytes).unwrap_or(i64::MAX));
+    m.ember_state_cache_max_bytes
+        .set(i64::try_from(cache.max_bytes).unwrap_or(i64::MAX));
+    m.ember_state_cache_hits
+        .set(i64::try_from(cache.hits).unwrap_or(i64::MAX));
+    m.ember_state_cache_misses
+        .set(i64::try_from(cache.misses).unwrap_or(i64::MAX));
 }
 
 /// Drives the chain from the slot clock: ticks at the start, 1/3 and 2/3 of every slot (each
@@ -1548,6 +1839,9 @@ pub async fn run(args: BnArgs, budget: MemoryBudget) -> Result<(), NodeError> {
                     .map_err(|e| NodeError::Config(format!("interop keys: {e}")))
             })
             .await??;
+            Metrics::global()
+                .local_validator_count
+                .set(i64::try_from(store.len()).unwrap_or(i64::MAX));
             tracing::info!(
                 "{} interop validators {range} loaded in {:.1} ms (slashing protection in {})",
                 store.len(),
@@ -1564,6 +1858,29 @@ pub async fn run(args: BnArgs, budget: MemoryBudget) -> Result<(), NodeError> {
         }
         None => None,
     };
+    let api = beacon_api::serve(
+        Arc::new(api::ApiBackend {
+            chain: chain.clone(),
+        }),
+        crate::api::ApiConfig {
+            address: args.http_address,
+            port: args.http_port,
+            workers: if args.single_thread {
+                1
+            } else {
+                crate::api::DEFAULT_WORKERS
+            },
+            ..Default::default()
+        },
+    )
+    .map_err(|e| NodeError::Config(e.to_string()))?;
+    let metrics = crate::api::metrics::serve(args.http_address, args.metrics_port)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    tracing::info!(
+        "Beacon API on http://{}, metrics on http://{}/metrics",
+        api.local_addr(),
+        metrics.local_addr()
+    );
     let clock = tokio::spawn(drive_clock(chain.clone(), duties));
     tokio::select! {
         r = tokio::signal::ctrl_c() => {
@@ -1572,5 +1889,7 @@ pub async fn run(args: BnArgs, budget: MemoryBudget) -> Result<(), NodeError> {
         }
         _ = clock => {}
     }
+    api.shutdown();
+    metrics.shutdown();
     Ok(())
 }

@@ -775,3 +775,189 @@ pub fn single_bit(len: usize, i: usize) -> Option<AggregationBits> {
     bits.set(i, true).ok()?;
     Some(bits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::bls::SecretKey;
+    use crate::consensus::config::ChainConfig;
+    use crate::consensus::constants::DOMAIN_BEACON_ATTESTER;
+    use crate::consensus::pubkey_cache::PubkeyCache;
+    use spec::transition::block::process_attestation;
+    use spec::transition::genesis::interop_genesis_state;
+    use spec::transition::helpers::{
+        compute_signing_root, get_committee_count_per_slot, get_domain,
+    };
+    use spec::transition::signatures::attestation_signature;
+    use spec::transition::slot::process_slots;
+    use spec::{Checkpoint, SingleAttestation};
+
+    const VALIDATORS: u64 = 64;
+
+    fn chain() -> (BeaconState, Vec<SecretKey>, ChainConfig) {
+        let config = ChainConfig::for_preset(spec::PRESET.name).with_forks_at_genesis();
+        let pairs = crate::validator::interop::interop_keypairs(0, VALIDATORS).unwrap();
+        let pubkeys: Vec<[u8; 48]> = pairs.iter().map(|(_, pk)| pk.to_bytes()).collect();
+        let state = interop_genesis_state(&config, &pubkeys, 0).unwrap();
+        (state, pairs.into_iter().map(|(sk, _)| sk).collect(), config)
+    }
+
+    fn data_at(state: &BeaconState, slot: Slot) -> AttestationData {
+        AttestationData {
+            slot,
+            index: 0,
+            beacon_block_root: Root::repeat_byte(slot as u8),
+            source: state.current_justified_checkpoint.clone(),
+            target: Checkpoint {
+                epoch: compute_epoch_at_slot(slot),
+                root: Root::ZERO,
+            },
+        }
+    }
+
+    /// Every member of every committee of `slot` signs `data`, one at a time into the pool.
+    fn attest_all(
+        pool: &mut AttestationPool,
+        state: &BeaconState,
+        keys: &[SecretKey],
+        data: &AttestationData,
+    ) -> usize {
+        let domain = get_domain(state, DOMAIN_BEACON_ATTESTER, Some(data.target.epoch));
+        let root = compute_signing_root(data, domain);
+        let mut n = 0;
+        for c in 0..get_committee_count_per_slot(state, data.target.epoch) {
+            let committee = get_beacon_committee(state, data.slot, c).unwrap();
+            for (position, v) in committee.iter().enumerate() {
+                let single = SingleAttestation {
+                    committee_index: c,
+                    attester_index: *v,
+                    data: data.clone(),
+                    signature: spec::BLSSignature::from(
+                        keys[*v as usize].sign(root.as_slice()).to_bytes(),
+                    ),
+                };
+                let vote = SingleVote {
+                    committee_index: c,
+                    committee_len: committee.len(),
+                    position,
+                };
+                assert!(pool.insert_single(&single.data, vote, &single.signature));
+                // The same vote again adds nothing.
+                assert!(!pool.insert_single(&single.data, vote, &single.signature));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn naive_aggregation_builds_valid_committee_aggregates() {
+        let (mut state, keys, config) = chain();
+        process_slots(&mut state, &config, 2).unwrap();
+        let mut pool = AttestationPool::new(1000);
+        let data = data_at(&state, 1);
+        let n = attest_all(&mut pool, &state, &keys, &data);
+        assert_eq!(pool.attesters_at(1), n);
+        let pubkeys = PubkeyCache::new();
+        let committees = get_committee_count_per_slot(&state, 0);
+        for c in 0..committees {
+            let aggregate = pool.best_aggregate(&data.tree_hash_root(), c).unwrap();
+            let size = get_beacon_committee(&state, 1, c).unwrap().len();
+            assert_eq!(aggregate.aggregation_bits.num_set_bits(), size);
+            assert!(attestation_signature(&state, &pubkeys, &aggregate, 0)
+                .unwrap()
+                .is_valid());
+        }
+        // An aggregate received whole that the pool's covers adds nothing.
+        let whole = pool.best_aggregate(&data.tree_hash_root(), 0).unwrap();
+        assert!(!pool.insert_aggregate(&whole));
+    }
+
+    #[test]
+    fn packing_combines_committees_and_prefers_new_weight() {
+        let (mut state, keys, config) = chain();
+        process_slots(&mut state, &config, 3).unwrap();
+        let mut pool = AttestationPool::new(1000);
+        let d1 = data_at(&state, 1);
+        let d2 = data_at(&state, 2);
+        attest_all(&mut pool, &state, &keys, &d1);
+        attest_all(&mut pool, &state, &keys, &d2);
+        let packed = pool.pack(&state, 8);
+        assert_eq!(
+            packed.len(),
+            2,
+            "one on-chain aggregate per AttestationData"
+        );
+        let pubkeys = PubkeyCache::new();
+        let committees = get_committee_count_per_slot(&state, 0) as usize;
+        for a in &packed {
+            assert_eq!(a.committee_bits.num_set_bits(), committees);
+            check_attestation(&state, a).unwrap();
+            assert!(attestation_signature(&state, &pubkeys, a, 0)
+                .unwrap()
+                .is_valid());
+        }
+        // At most `max`, the more valuable first (both are worth the same here).
+        assert_eq!(pool.pack(&state, 1).len(), 1);
+        // Once the state credits those votes, they are worth nothing.
+        for a in &packed {
+            process_attestation(&mut state, a, None).unwrap();
+        }
+        assert!(pool.pack(&state, 8).is_empty());
+    }
+
+    #[test]
+    fn pools_stay_within_their_bounds() {
+        let (mut state, keys, config) = chain();
+        process_slots(&mut state, &config, 9).unwrap();
+        let committees = get_committee_count_per_slot(&state, 0) as usize;
+        let mut pool = AttestationPool::new(committees);
+        for slot in 1..=8 {
+            let data = data_at(&state, slot);
+            attest_all(&mut pool, &state, &keys, &data);
+            assert!(pool.len() <= committees, "{} > {committees}", pool.len());
+            assert!(pool.attesters_at(slot) > 0);
+        }
+        // Only the newest slot survived the bound.
+        assert_eq!(pool.attesters_at(1), 0);
+        pool.prune(8 * 4);
+        assert!(pool.is_empty());
+
+        let mut sync = SyncPool::new(4);
+        let sig = spec::BLSSignature::from(keys[0].sign(b"x").to_bytes());
+        for p in 0..10 {
+            sync.insert_message(5, Root::ZERO, &[p], &sig);
+            assert!(sync.len() <= 4);
+        }
+    }
+
+    #[test]
+    fn sync_messages_make_the_blocks_sync_aggregate() {
+        let (state, keys, _) = chain();
+        let committee = spec::transition::signatures::get_sync_committee_indices(&state).unwrap();
+        let root = Root::repeat_byte(7);
+        let mut pool = SyncPool::new(1000);
+        let message = b"block root signing root";
+        for (position, v) in committee.iter().enumerate().take(10) {
+            let sig = spec::BLSSignature::from(keys[*v as usize].sign(message).to_bytes());
+            pool.insert_message(3, root, &[position], &sig);
+        }
+        let aggregate = pool.sync_aggregate(4, root);
+        assert_eq!(aggregate.sync_committee_bits.num_set_bits(), 10);
+        let pks: Vec<bls::PublicKey> = committee
+            .iter()
+            .take(10)
+            .map(|v| keys[*v as usize].public_key())
+            .collect();
+        let sig = Signature::from_bytes(aggregate.sync_committee_signature.as_slice()).unwrap();
+        assert!(bls::fast_aggregate_verify(&pks, message, &sig));
+        // Another root or slot: empty, with the infinity signature.
+        let empty = pool.sync_aggregate(4, Root::ZERO);
+        assert_eq!(empty.sync_committee_bits.num_set_bits(), 0);
+        assert!(pool.sync_aggregate(5, root).sync_committee_bits.is_zero());
+        // The contribution of subcommittee 0 has the positions below its size.
+        let size = spec::SyncSubcommitteeSize::to_usize();
+        let c = pool.contribution(3, root, 0).unwrap();
+        assert_eq!(c.aggregation_bits.num_set_bits(), 10.min(size));
+    }
+}
