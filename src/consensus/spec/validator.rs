@@ -446,3 +446,233 @@ pub fn get_contribution_and_proof_signature(
     );
     compute_signing_root(contribution_and_proof, domain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::transition::genesis::interop_genesis_state;
+    use super::super::transition::helpers::{
+        get_beacon_committee_uncached, get_beacon_proposer_index,
+    };
+    use super::super::transition::signatures::{
+        attestation_data_signature, block_proposal_signature, randao_signature,
+    };
+    use super::super::transition::slot::process_slots;
+    use super::*;
+    use crate::consensus::block_invalid::SignatureKind;
+    use crate::consensus::pubkey_cache::PubkeyCache;
+    use crate::validator::interop::interop_pubkeys;
+
+    const VALIDATORS: u64 = 64;
+
+    fn genesis() -> (ChainConfig, BeaconState) {
+        let config = ChainConfig::for_preset(PRESET.name);
+        let keys = interop_pubkeys(VALIDATORS, None).expect("interop keys");
+        let state = interop_genesis_state(&config, &keys, 1_700_000_000).expect("genesis");
+        (config, state)
+    }
+
+    /// The one-pass duties equal the spec's `get_committee_assignment` for every validator, and
+    /// the committees equal the uncached `get_beacon_committee`.
+    #[test]
+    fn attester_duties_match_get_committee_assignment() {
+        let (config, mut state) = genesis();
+        process_slots(&mut state, &config, PRESET.slots_per_epoch + 3).expect("slots");
+        let all: Vec<ValidatorIndex> = (0..VALIDATORS).collect();
+        for epoch in [1, 2] {
+            let duties = get_attester_duties(&state, epoch, &all).expect("duties");
+            // Every active validator attests exactly once per epoch.
+            assert_eq!(duties.len() as u64, VALIDATORS);
+            for index in 0..VALIDATORS {
+                let duty = duties
+                    .iter()
+                    .find(|d| d.validator_index == index)
+                    .expect("a duty");
+                let (committee, committee_index, slot) =
+                    get_committee_assignment(&state, epoch, index)
+                        .expect("assignment")
+                        .expect("assigned");
+                assert_eq!((duty.slot, duty.committee_index), (slot, committee_index));
+                assert_eq!(duty.committee_length, committee.len() as u64);
+                assert_eq!(
+                    committee[duty.validator_committee_index as usize], index,
+                    "position in the committee"
+                );
+                assert_eq!(
+                    committee,
+                    get_beacon_committee_uncached(&state, slot, committee_index).expect("uncached")
+                );
+                assert_eq!(
+                    duty.committees_at_slot,
+                    get_committee_count_per_slot(&state, epoch)
+                );
+            }
+        }
+        // A subset gets just its own duties; an epoch beyond the next is refused (spec assert).
+        let some = get_attester_duties(&state, 1, &[3, 5]).expect("duties");
+        assert_eq!(
+            some.iter()
+                .map(|d| d.validator_index)
+                .collect::<Vec<_>>()
+                .len(),
+            2
+        );
+        assert!(matches!(
+            get_attester_duties(&state, 3, &all),
+            Err(ValidatorDutyError::EpochOutOfRange { .. })
+        ));
+        assert!(get_committee_assignment(&state, 3, 0).is_err());
+    }
+
+    /// Proposer duties (from the lookahead) name the proposer `get_beacon_proposer_index` finds
+    /// once the state reaches each slot, for the current and the next epoch.
+    #[test]
+    fn proposer_duties_match_get_beacon_proposer_index() {
+        let (config, mut state) = genesis();
+        let current = get_proposer_duties(&state, 0).expect("epoch 0");
+        let next = get_proposer_duties(&state, 1).expect("epoch 1");
+        assert!(get_proposer_duties(&state, 2).is_err());
+        assert_eq!(current.len() as u64, PRESET.slots_per_epoch);
+        assert_eq!(
+            current.iter().map(|d| d.1).collect::<Vec<_>>(),
+            get_beacon_proposer_indices(&state, 0).expect("computed")
+        );
+        for (slot, proposer) in current.into_iter().chain(next) {
+            if slot > state.slot {
+                process_slots(&mut state, &config, slot).expect("slots");
+            }
+            assert_eq!(
+                get_beacon_proposer_index(&state).expect("proposer"),
+                proposer
+            );
+            assert!(is_proposer(&state, proposer).expect("is_proposer"));
+        }
+    }
+
+    #[test]
+    fn sync_committee_duties_and_subnets() {
+        let (_config, state) = genesis();
+        let all: Vec<ValidatorIndex> = (0..VALIDATORS).collect();
+        let duties = get_sync_committee_duties(&state, 0, &all).expect("duties");
+        let positions: usize = duties
+            .iter()
+            .map(|d| d.validator_sync_committee_indices.len())
+            .sum();
+        assert_eq!(positions as u64, PRESET.sync_committee_size);
+        for duty in &duties {
+            let pubkey = state
+                .validators
+                .get(duty.validator_index as usize)
+                .expect("v")
+                .pubkey;
+            for &position in &duty.validator_sync_committee_indices {
+                assert_eq!(
+                    state.current_sync_committee.pubkeys[position as usize],
+                    pubkey
+                );
+            }
+            assert!(is_assigned_to_sync_committee(&state, 0, duty.validator_index).expect("ok"));
+            // At genesis the next slot is in the same period: the subnets of the current
+            // committee.
+            assert_eq!(
+                compute_subnets_for_sync_committee(&state, duty.validator_index).expect("subnets"),
+                duty.subcommittee_indices()
+            );
+        }
+        let next_period = PRESET.epochs_per_sync_committee_period;
+        assert!(get_sync_committee_duties(&state, next_period, &all).is_ok());
+        assert!(matches!(
+            get_sync_committee_duties(&state, 2 * next_period, &all),
+            Err(ValidatorDutyError::SyncPeriodOutOfRange { .. })
+        ));
+    }
+
+    /// The signing roots equal the messages block processing verifies (independent code in
+    /// `transition::signatures`).
+    #[test]
+    fn signing_roots_match_block_processing() {
+        let (config, mut state) = genesis();
+        process_slots(&mut state, &config, 5).expect("slots");
+        let pubkeys = PubkeyCache::new();
+        let signature = BLSSignature::from(crate::consensus::bls::INFINITY_SIGNATURE);
+        let block = BeaconBlock {
+            slot: state.slot,
+            proposer_index: get_beacon_proposer_index(&state).expect("proposer"),
+            body: BeaconBlockBody {
+                randao_reveal: signature,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let check = block_proposal_signature(&state, &pubkeys, &block, &signature).expect("check");
+        assert_eq!(
+            Root::from(check.message),
+            get_block_signature(&state, &block)
+        );
+        let check = randao_signature(&state, &pubkeys, &block.body).expect("randao");
+        assert_eq!(
+            Root::from(check.message),
+            get_epoch_signature(&state, state.slot)
+        );
+        let data = AttestationData {
+            slot: 4,
+            target: Checkpoint {
+                epoch: 0,
+                root: Root::repeat_byte(7),
+            },
+            ..Default::default()
+        };
+        let check = attestation_data_signature(
+            &state,
+            &pubkeys,
+            [1],
+            &data,
+            &signature,
+            SignatureKind::Attestation { index: 0 },
+        )
+        .expect("attestation");
+        assert_eq!(
+            Root::from(check.message),
+            get_attestation_signature(&state, &data)
+        );
+        // Distinct domains give distinct roots for the same slot.
+        assert_ne!(
+            get_slot_signature(&state, 5),
+            get_epoch_signature(&state, 5)
+        );
+        assert_ne!(
+            get_sync_committee_selection_proof(&state, 5, 0),
+            get_sync_committee_selection_proof(&state, 5, 1)
+        );
+    }
+
+    #[test]
+    fn aggregator_selection_and_subnets() {
+        let (config, _state) = genesis();
+        let signature = BLSSignature::repeat_byte(0x42);
+        // Committees smaller than TARGET_AGGREGATORS_PER_COMMITTEE: everyone aggregates.
+        assert!(is_aggregator_in_committee_of_length(15, &signature).expect("ok"));
+        // With a modulo of 2^k, exactly the hashes whose low bits are zero aggregate.
+        let selected = (0u8..=255)
+            .filter(|b| {
+                is_aggregator_in_committee_of_length(16 * 64, &BLSSignature::repeat_byte(*b))
+                    .expect("ok")
+            })
+            .count();
+        assert!(selected < 32, "about 1 in 64 selected, got {selected}/256");
+        let modulo = (sync_subcommittee_size() / TARGET_AGGREGATORS_PER_SYNC_SUBCOMMITTEE).max(1);
+        let hash = hash_fixed(signature.as_slice());
+        assert_eq!(
+            is_sync_committee_aggregator(&signature),
+            bytes_to_uint64(&hash) % modulo == 0
+        );
+        // compute_subnet_for_attestation: (committees_per_slot * slot_in_epoch + index) % 64.
+        assert_eq!(
+            compute_subnet_for_attestation(&config, 4, PRESET.slots_per_epoch + 2, 3).expect("ok"),
+            11
+        );
+        assert_eq!(
+            compute_subnet_for_attestation(&config, 64, 1, 63).expect("ok"),
+            (64 + 63) % config.attestation_subnet_count
+        );
+    }
+}

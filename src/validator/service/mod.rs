@@ -216,6 +216,11 @@ struct Inner {
     pubkeys: HashMap<ValidatorIndex, PublicKeyBytes>,
     /// At most two entries: the current and the next epoch.
     epochs: BTreeMap<Epoch, EpochDuties>,
+    /// The last slot each phase ran for: each runs at most once per slot, so a node that calls
+    /// `at_one_third` early (its block arrived) and again at 1/3 does not ask twice (a second
+    /// request with a newer head would only be refused by slashing protection).
+    proposed_slot: Option<Slot>,
+    attested_slot: Option<Slot>,
     /// The current slot's aggregation work only.
     aggregation: Option<PendingAggregation>,
     contribution: Option<PendingContribution>,
@@ -271,6 +276,16 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `slot` as done for a phase; false when it (or a later slot) already ran.
+    fn first_call(last: &mut Option<Slot>, slot: Slot) -> bool {
+        if last.is_some_and(|done| done >= slot) {
+            tracing::debug!(slot, "duty phase already ran for this slot");
+            return false;
+        }
+        *last = Some(slot);
+        true
     }
 
     /// Fetches the head state for `epoch` and brings the duty cache up to date with it.
@@ -349,6 +364,9 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if slot == GENESIS_SLOT {
             return Ok(report);
         }
+        if !Self::first_call(&mut self.lock().proposed_slot, slot) {
+            return Ok(report);
+        }
         let epoch = compute_epoch_at_slot(slot);
         let state = self.state_and_duties(epoch).await?;
         let proposer = {
@@ -398,6 +416,9 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
 
     /// 1/3 of the slot: attestations, sync committee messages, aggregation selection.
     pub async fn at_one_third(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        if !Self::first_call(&mut self.lock().attested_slot, slot) {
+            return Ok(DutyReport::default());
+        }
         let epoch = compute_epoch_at_slot(slot);
         let state = self.state_and_duties(epoch).await?;
         let (duties, sync_duties) = {
