@@ -29,6 +29,21 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// `ember mock-el` on `port`, its JWT secret in `dir/jwt.hex`.
+fn mock_el(dir: &Path, port: u16) -> Child {
+    ember()
+        .arg("mock-el")
+        .arg("--jwt-secret")
+        .arg(dir.join("jwt.hex"))
+        .args(["--port", &port.to_string()])
+        .arg("--datadir")
+        .arg(dir.join("el"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ember mock-el")
+}
+
 struct Node {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -47,6 +62,12 @@ impl Node {
             .arg(genesis)
             .args(["--http-port", &port.to_string()])
             .args(["--metrics-port", &(port + 1).to_string()])
+            .args([
+                "--execution-endpoint",
+                &format!("http://127.0.0.1:{}", port + 2),
+            ])
+            .arg("--execution-jwt")
+            .arg(dir.join("jwt.hex"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,6 +189,9 @@ fn setup(name: &str, slot_ms: u64) -> (PathBuf, PathBuf, PathBuf) {
 fn bn_proposes_justifies_finalizes_and_restarts_from_its_store() {
     let (dir, genesis, config) = setup("finality", 1000);
     let port = 20000 + (std::process::id() % 20000) as u16;
+    // The JWT secret both sides read (32 bytes, hex).
+    std::fs::write(dir.join("jwt.hex"), format!("0x{}", "a5".repeat(32))).unwrap();
+    let mut el = mock_el(&dir, port + 2);
     let mut node = Node::start(&dir, &genesis, &config, port);
     node.wait_for("an imported block", Duration::from_secs(30), |l| {
         l.contains("imported block slot")
@@ -178,6 +202,12 @@ fn bn_proposes_justifies_finalizes_and_restarts_from_its_store() {
         l.contains(" | head ") && number_after(l, "finalized").is_some_and(|f| f >= 1)
     });
     assert!(number_after(&line, "justified").unwrap() >= 2, "{line}");
+    // The Beacon API answers from the node's snapshot.
+    let api = http_get(port, "/eth/v1/beacon/headers/head");
+    assert!(api.starts_with("HTTP/1.1 200"), "{api}");
+    assert!(api.contains("\"root\":\"0x"), "{api}");
+    let metrics = http_get(port + 1, "/metrics");
+    assert!(metrics.contains("beacon_head_slot"), "{metrics}");
     let log = node.kill();
     let slot_lines: Vec<&String> = log.iter().filter(|l| l.contains(" | votes ")).collect();
     assert!(slot_lines.len() >= 16, "{}", log.join("\n"));
@@ -231,5 +261,24 @@ fn bn_proposes_justifies_finalizes_and_restarts_from_its_store() {
         "{}",
         log.join("\n")
     );
+    let _ = el.kill();
+    let _ = el.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1 (the whole response, headers included).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out
 }
