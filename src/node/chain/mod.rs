@@ -1279,11 +1279,13 @@ impl Writer {
             if slot > 0 {
                 self.log_slot(slot - 1);
             }
-            if slot % spec::PRESET.slots_per_epoch == 0 && slot > 0 {
-                self.log_epoch(compute_epoch_at_slot(slot));
-            }
         } else if head_changed {
             self.publish_snapshot()?;
+        }
+        // The epoch line once the new epoch's first block (which includes the last slot's
+        // attestations) had its chance to be imported.
+        if phase == SlotPhase::OneThird && slot % spec::PRESET.slots_per_epoch == 0 && slot > 0 {
+            self.log_epoch(compute_epoch_at_slot(slot));
         }
         Ok(())
     }

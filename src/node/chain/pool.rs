@@ -7,9 +7,6 @@
 
 use super::spec;
 use crate::consensus::bls::{self, Signature};
-use crate::consensus::constants::{
-    TIMELY_HEAD_FLAG_INDEX, TIMELY_SOURCE_FLAG_INDEX, TIMELY_TARGET_FLAG_INDEX,
-};
 use crate::consensus::primitives::*;
 use crate::store::budget::{Consumer, MemoryBudget};
 use spec::transition::block::{
@@ -17,7 +14,8 @@ use spec::transition::block::{
     check_proposer_slashing, check_voluntary_exit,
 };
 use spec::transition::helpers::{
-    compute_epoch_at_slot, get_beacon_committee, get_current_epoch, has_flag,
+    compute_epoch_at_slot, get_attestation_participation_flag_indices, get_beacon_committee,
+    get_current_epoch, has_flag,
 };
 use spec::{
     AggregationBits, Attestation, AttestationData, AttesterSlashing, BeaconState, ProposerSlashing,
@@ -196,10 +194,22 @@ impl AttestationPool {
         if new.count() == 0 {
             return false;
         }
-        if self.entries >= self.bound {
-            self.evict_oldest();
-        }
         let root = data.tree_hash_root();
+        // A new aggregate needs room: the oldest slot older than this one goes (newer votes are
+        // worth more); if there is none, the new one is refused.
+        let would_add = self.by_data.get(&root).is_none_or(|e| {
+            e.committees.get(&committee_index).is_none_or(|list| {
+                let covered = list.iter().any(|a| new.is_subset_of(a));
+                let merges = naive
+                    && list
+                        .iter()
+                        .any(|a| a.bits.len() == new.bits.len() && !a.overlaps(&new));
+                !covered && !merges
+            })
+        });
+        if would_add && self.entries >= self.bound && !self.evict_older_than(data.slot) {
+            return false;
+        }
         let entry = self.by_data.entry(root).or_insert_with(|| DataEntry {
             data: data.clone(),
             committees: BTreeMap::new(),
@@ -235,11 +245,19 @@ impl AttestationPool {
         true
     }
 
-    fn evict_oldest(&mut self) {
-        let Some(oldest) = self.by_data.values().map(|e| e.data.slot).min() else {
-            return;
+    /// Drops every entry of the oldest slot before `slot`; false if there is none.
+    fn evict_older_than(&mut self, slot: Slot) -> bool {
+        let Some(oldest) = self
+            .by_data
+            .values()
+            .map(|e| e.data.slot)
+            .filter(|s| *s < slot)
+            .min()
+        else {
+            return false;
         };
-        self.prune_where(|slot| slot <= oldest);
+        self.prune_where(|s| s <= oldest);
+        true
     }
 
     fn prune_where(&mut self, drop: impl Fn(Slot) -> bool) {
@@ -309,14 +327,15 @@ impl AttestationPool {
     /// `AttestationData` includable now, the best aggregate of each committee combined into one
     /// on-chain attestation (Electra EIP-7549: committee bits, the committees' bits
     /// concatenated, one aggregate signature); then greedily the most valuable first — value
-    /// being the effective balance of attesters the state has not yet credited with every
-    /// timely flag and that no chosen attestation already covers — up to
+    /// being the effective balance of attesters the state has not yet credited with a
+    /// flag this attestation would set and that no chosen attestation already covers — up to
     /// `MAX_ATTESTATIONS_ELECTRA`. Every result passes `process_attestation`'s checks.
     pub fn pack(&self, state: &BeaconState, max: usize) -> Vec<Attestation> {
         struct Candidate {
             attestation: Attestation,
             attesters: Vec<ValidatorIndex>,
             epoch: Epoch,
+            flags: Vec<usize>,
         }
         let current = get_current_epoch(state);
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -377,26 +396,35 @@ impl AttestationPool {
             if check_attestation(state, &attestation).is_err() {
                 continue;
             }
+            let Ok(flags) = get_attestation_participation_flag_indices(
+                state,
+                data,
+                state.slot.saturating_sub(data.slot),
+            ) else {
+                continue;
+            };
             candidates.push(Candidate {
                 attestation,
                 attesters,
                 epoch,
+                flags,
             });
         }
-        let credited = |epoch: Epoch, v: ValidatorIndex| -> bool {
+        // Whether including `c` would give validator `v` a participation flag it lacks (the
+        // flags `process_attestation` would set: `get_attestation_participation_flag_indices`).
+        let credited = |c: &Candidate, v: ValidatorIndex| -> bool {
             let Ok(i) = usize::try_from(v) else {
                 return true;
             };
-            let flags = if epoch == current {
+            let flags = if c.epoch == current {
                 state.current_epoch_participation.get(i)
             } else {
                 state.previous_epoch_participation.get(i)
             };
-            flags.is_some_and(|f| {
-                has_flag(*f, TIMELY_SOURCE_FLAG_INDEX)
-                    && has_flag(*f, TIMELY_TARGET_FLAG_INDEX)
-                    && has_flag(*f, TIMELY_HEAD_FLAG_INDEX)
-            })
+            let Some(flags) = flags else {
+                return true;
+            };
+            c.flags.iter().all(|&f| has_flag(*flags, f))
         };
         let balance = |v: ValidatorIndex| -> Gwei {
             usize::try_from(v)
@@ -410,7 +438,7 @@ impl AttestationPool {
             let value = |c: &Candidate| -> Gwei {
                 c.attesters
                     .iter()
-                    .filter(|&&v| !covered.contains(&(c.epoch, v)) && !credited(c.epoch, v))
+                    .filter(|&&v| !covered.contains(&(c.epoch, v)) && !credited(c, v))
                     .map(|&v| balance(v))
                     .sum()
             };
@@ -920,7 +948,7 @@ mod tests {
         }
         // Only the newest slot survived the bound.
         assert_eq!(pool.attesters_at(1), 0);
-        pool.prune(8 * 4);
+        pool.prune(spec::PRESET.slots_per_epoch * 2);
         assert!(pool.is_empty());
 
         let mut sync = SyncPool::new(4);
