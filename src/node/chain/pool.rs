@@ -948,7 +948,7 @@ mod tests {
         }
         // Only the newest slot survived the bound.
         assert_eq!(pool.attesters_at(1), 0);
-        pool.prune(spec::PRESET.slots_per_epoch * 2);
+        pool.prune(spec::PRESET.slots_per_epoch * 3);
         assert!(pool.is_empty());
 
         let mut sync = SyncPool::new(4);
