@@ -35,7 +35,10 @@
 //! - `block/state_transition_batch`: the full `state_transition` of a block (8 attestations
 //!   covering all 64 committees of a slot, 512-member sync aggregate, 16 withdrawals, 200
 //!   transactions) with `VerifySignatures::Batch` and `validate_result = true` (proposer
-//!   signature, state root check), warm pubkey cache; `..._cold_pubkeys` with an empty cache;
+//!   signature, state root check), warm pubkey cache (`KeyCheck::Exact`; the pre-state carries
+//!   the record of which cached keys agree with its registry, as a node's head state does after
+//!   the blocks it processed: see `signatures::confirm_cached_pubkeys`); `..._cold_pubkeys`
+//!   with an empty cache;
 //!   `process_block_batch`: `process_block` alone (state already at the block's slot; no
 //!   proposer signature, no state root); `process_block_no_signatures`: the same without
 //!   signatures; `state_transition_batch_trust_index`: warm cache in `KeyCheck::TrustIndex`

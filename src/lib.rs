@@ -8,10 +8,12 @@
 //! - [`execution`]: the Engine API client and the mock execution client.
 //! - [`api`]: the Beacon API, its event stream, Prometheus metrics.
 //! - [`validator`]: keys, slashing protection, the in-process validator duties.
-//! - [`node`]: the beacon node (`ember bn`) and the devnet supervisor (`ember devnet`).
+//! - [`node`]: the beacon node (`ember bn`).
+//! - [`devnet`]: `ember devnet`, the one-command local chain (supervises `mock-el` and `bn`).
 
 pub mod api;
 pub mod consensus;
+pub mod devnet;
 pub mod execution;
 pub mod fork_choice;
 pub mod node;

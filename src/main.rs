@@ -50,6 +50,8 @@ enum Command {
     Budget,
     /// Run the beacon node.
     Bn(ember::node::BnArgs),
+    /// Run a local devnet (mock execution client + a node with every validator) until Ctrl-C.
+    Devnet(ember::devnet::DevnetArgs),
     /// A mock execution client: serves the Engine API (JWT-authenticated) and builds valid
     /// empty payloads, so a devnet runs without a real execution client.
     MockEl(ember::execution::mock_el::MockElArgs),
@@ -221,6 +223,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Genesis(args) => genesis(args),
         Command::Db(DbCommand::Stats(args)) => db_stats(args, cli.memory_budget),
         Command::Db(DbCommand::Check(args)) => db_check(args, cli.memory_budget),
+        Command::Devnet(args) => {
+            ember::devnet::run(args, cli.memory_budget).map_err(|e| e.to_string())
+        }
         Command::Budget => {
             print!("{}", memory_budget(cli.memory_budget)?);
             Ok(())

@@ -30,7 +30,7 @@ use tree_hash::TreeHash;
 // ---- the backend: the store plus what a node would add -------------------------------------
 
 struct StoreBackend {
-    store: BeaconStore,
+    store: Arc<BeaconStore>,
     bus: EventBus,
 }
 
@@ -192,7 +192,7 @@ fn fixture() -> &'static Fixture {
             })
             .expect("the plan skips slots");
         let backend = Arc::new(StoreBackend {
-            store,
+            store: Arc::new(store),
             bus: EventBus::default(),
         });
         let server = serve(
@@ -1026,6 +1026,21 @@ fn next_event(reader: &mut BufReader<TcpStream>) -> (String, String) {
     }
 }
 
+/// The fixture's store behind a backend with an event bus of its own, so tests that count
+/// subscribers or flood the bus do not see each other.
+struct OwnBus {
+    backend: Arc<StoreBackend>,
+}
+
+fn own_bus() -> OwnBus {
+    OwnBus {
+        backend: Arc::new(StoreBackend {
+            store: fixture().backend.store.clone(),
+            bus: EventBus::default(),
+        }),
+    }
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
@@ -1036,7 +1051,7 @@ fn wait_for(mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn events_stream_limits_and_shutdown() {
-    let f = fixture();
+    let f = &own_bus();
     // A server of its own, so the subscriber bound and shutdown are observed in isolation.
     let server = serve(
         f.backend.clone(),
@@ -1096,6 +1111,32 @@ fn events_stream_limits_and_shutdown() {
         })
     );
 
+    // The node's head event helper: duty-dependent roots from the head state match the store.
+    let head = store().pointer(PointerName::Head).expect("head");
+    let state = head_state();
+    let Event::Head(e) =
+        ember::api::minimal::head_event(&state, head.block_root, head.state_root, false, false)
+    else {
+        panic!("a head event")
+    };
+    let epoch = head.slot / 8;
+    assert!(epoch >= 2);
+    let canonical = |slot: u64| {
+        store()
+            .block_root_at_slot(slot)
+            .expect("read")
+            .expect("root")
+    };
+    assert_eq!(e.current_duty_dependent_root, canonical(epoch * 8 - 1));
+    assert_eq!(
+        e.previous_duty_dependent_root,
+        canonical((epoch - 1) * 8 - 1)
+    );
+    assert_eq!(
+        (e.slot, e.block, e.state),
+        (head.slot, head.block_root, head.state_root)
+    );
+
     // Shutdown ends the open stream (its last chunk arrives) and returns promptly.
     let start = Instant::now();
     server.shutdown();
@@ -1114,7 +1155,7 @@ fn events_stream_limits_and_shutdown() {
 
 #[test]
 fn slow_subscriber_is_dropped() {
-    let f = fixture();
+    let f = &own_bus();
     let server = serve(
         f.backend.clone(),
         ApiConfig {
@@ -1162,4 +1203,54 @@ fn slow_subscriber_is_dropped() {
         status == 200
     });
     server.shutdown();
+}
+
+#[test]
+fn http10_event_stream_is_raw_and_closed() {
+    let f = &own_bus();
+    let server = serve(
+        f.backend.clone(),
+        ApiConfig {
+            port: 0,
+            workers: 1,
+            ..ApiConfig::default()
+        },
+    )
+    .expect("serve");
+    let mut s = TcpStream::connect(server.local_addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /eth/v1/events?topics=finalized_checkpoint HTTP/1.0\r\nHost: x\r\n\r\n")
+        .expect("write");
+    wait_for(|| f.backend.bus.subscriber_count() > 0);
+    f.backend.bus.publish(Event::FinalizedCheckpoint(
+        ember::api::events::FinalizedCheckpointEvent {
+            block: Hash256::repeat_byte(7),
+            state: Hash256::repeat_byte(8),
+            epoch: 3,
+            execution_optimistic: false,
+        },
+    ));
+    let mut lines = BufReader::new(s).lines();
+    let status = lines.next().expect("status").expect("read");
+    assert!(status.starts_with("HTTP/1.0 200"), "{status}");
+    let data = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("data: ").map(str::to_string))
+        .expect("an event");
+    assert_eq!(
+        serde_json::from_str::<Value>(&data).expect("json"),
+        json!({"block": hex(&Hash256::repeat_byte(7)), "state": hex(&Hash256::repeat_byte(8)),
+               "epoch": "3", "execution_optimistic": false})
+    );
+    // Shutdown ends the stream: the server closes the connection (EOF for the reader).
+    server.shutdown();
+    assert_eq!(
+        lines
+            .map_while(Result::ok)
+            .filter(|l| l.starts_with("data:"))
+            .count(),
+        0
+    );
 }

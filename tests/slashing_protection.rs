@@ -454,3 +454,78 @@ fn official_interchange_tests() {
     }
     eprintln!("{} official interchange cases passed", cases.len());
 }
+
+/// `ember slashing-protection export|import`: the real binary moves the history between data
+/// directories; a file for another chain is refused with an error exit.
+#[test]
+fn cli_export_then_import() {
+    let source = TempDir::new("cli-source");
+    let target = TempDir::new("cli-target");
+    {
+        let db = SlashingProtection::open(source.path(), GVR).expect("open");
+        assert_eq!(
+            db.check_and_insert_block(&pk(1), 40, root(1)),
+            Ok(Safe::Valid)
+        );
+        assert_eq!(one(&db, att(pk(1), 3, 4, root(2))), Ok(Safe::Valid));
+    }
+    let file = source.path().join("interchange.json");
+    let gvr = format!("0x{}", hex::encode(GVR));
+    let ember = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ember"))
+            .args(args)
+            .output()
+            .expect("run ember")
+    };
+    let datadir = |d: &TempDir| d.path().to_str().expect("utf-8 path").to_string();
+    let file_arg = file.to_str().expect("utf-8 path").to_string();
+    let out = ember(&[
+        "slashing-protection",
+        "export",
+        "--datadir",
+        &datadir(&source),
+        "--genesis-validators-root",
+        &gvr,
+        "--file",
+        &file_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ember(&[
+        "slashing-protection",
+        "import",
+        "--datadir",
+        &datadir(&target),
+        "--genesis-validators-root",
+        &gvr,
+        "--file",
+        &file_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = format!("0x{}", hex::encode(root(0x44)));
+    let out = ember(&[
+        "slashing-protection",
+        "import",
+        "--datadir",
+        &datadir(&source),
+        "--genesis-validators-root",
+        &other,
+        "--file",
+        &file_arg,
+    ]);
+    assert!(!out.status.success());
+    let db = SlashingProtection::open(target.path(), GVR).expect("open target");
+    assert!(db.check_and_insert_block(&pk(1), 40, root(9)).is_err());
+    assert_eq!(
+        db.check_and_insert_block(&pk(1), 40, root(1)),
+        Ok(Safe::SameData)
+    );
+    assert!(one(&db, att(pk(1), 3, 4, root(9))).is_err());
+}

@@ -44,6 +44,7 @@ use ember::consensus::mainnet::transition::helpers::{
     get_block_root, get_block_root_at_slot, get_domain, get_epoch_committees,
     get_next_sync_committee, get_randao_mix, get_total_active_balance,
 };
+use ember::consensus::mainnet::transition::signatures::confirm_cached_pubkeys;
 use ember::consensus::mainnet::transition::single_pass::refresh_validator_columns;
 use ember::consensus::mainnet::transition::slot::process_slots;
 use ember::consensus::mainnet::{self as m, BeaconState, PRESET};
@@ -122,14 +123,31 @@ pub struct Keys {
     /// Their secret keys, as integers below `r`.
     scalars: Vec<U256>,
     by_pubkey: HashMap<[u8; PUBLIC_KEY_BYTES_LEN], usize>,
-    /// Keys of interop indices `DISTINCT_KEYS..`, not in the registry: new validators'
-    /// deposits.
+    /// Keys not in the registry: new validators' deposits.
     pub new_validators: Vec<(SecretKey, [u8; PUBLIC_KEY_BYTES_LEN])>,
+    /// With [`Keys::distinct`]: one interop key per record.
+    registry: Option<Vec<[u8; PUBLIC_KEY_BYTES_LEN]>>,
 }
 
 impl Keys {
     pub fn new() -> Self {
-        let pubkeys = interop_pubkeys(DISTINCT_KEYS as u64, None).expect("interop keys");
+        Self::build(None, DISTINCT_KEYS as u64)
+    }
+
+    /// Distinct interop keys for all `n` records (`interop_pubkeys(n)`, about a minute on two
+    /// cores for 2.3M, then read from `cache`), so that the pubkey -> index map has mainnet's
+    /// size. For memory measurements of the epoch transition only: the block fixture signs
+    /// with the secret keys of the first [`DISTINCT_KEYS`] interop indices.
+    pub fn distinct(n: u64, cache: Option<&std::path::Path>) -> Self {
+        let registry = interop_pubkeys(n, cache).expect("interop keys");
+        Self::build(Some(registry), n)
+    }
+
+    fn build(registry: Option<Vec<[u8; PUBLIC_KEY_BYTES_LEN]>>, first_new: u64) -> Self {
+        let pubkeys = match &registry {
+            Some(all) => all[..DISTINCT_KEYS].to_vec(),
+            None => interop_pubkeys(DISTINCT_KEYS as u64, None).expect("interop keys"),
+        };
         let scalars = (0..DISTINCT_KEYS as u64)
             .map(|i| {
                 let sk = interop_secret_key(i).expect("interop secret key");
@@ -139,7 +157,7 @@ impl Keys {
         let by_pubkey = pubkeys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         let new_validators = (0..NEW_VALIDATOR_KEYS)
             .map(|k| {
-                let sk = interop_secret_key(DISTINCT_KEYS as u64 + k).expect("interop key");
+                let sk = interop_secret_key(first_new + k).expect("interop key");
                 let pk = sk.public_key().to_bytes();
                 (sk, pk)
             })
@@ -149,12 +167,16 @@ impl Keys {
             scalars,
             by_pubkey,
             new_validators,
+            registry,
         }
     }
 
     /// Registry key of validator `index`.
     pub fn pubkey_of(&self, index: u64) -> [u8; PUBLIC_KEY_BYTES_LEN] {
-        self.pubkeys[index as usize % DISTINCT_KEYS]
+        match &self.registry {
+            Some(all) => all[index as usize],
+            None => self.pubkeys[index as usize % DISTINCT_KEYS],
+        }
     }
 
     /// Secret scalar of a registry key.
@@ -788,6 +810,10 @@ pub fn block_fixture(config: &ChainConfig, keys: &Keys, epoch_state: &BeaconStat
     )
     .expect("the benchmark block passes state_transition with signatures");
     drop(check);
+    // A node's head state carries the record of which cached keys agree with its registry
+    // (from the blocks it processed); `pre` was built without blocks, so compare once here.
+    confirm_cached_pubkeys(&pre, &pubkeys).expect("cached keys agree with the registry");
+    confirm_cached_pubkeys(&at, &pubkeys).expect("cached keys agree with the registry");
 
     BlockFixture {
         pre,

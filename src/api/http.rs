@@ -29,6 +29,8 @@ pub const MAX_URL_LEN: usize = 8192;
 pub const MAX_QUERY_PAIRS: usize = 128;
 /// How often idle workers and SSE threads look at the shutdown flag.
 const POLL: Duration = Duration::from_millis(200);
+/// How long shutdown waits for event-stream threads.
+const SSE_JOIN_DEADLINE: Duration = Duration::from_secs(2);
 /// An SSE comment is sent after this long without events so dead clients are noticed (the
 /// write fails) and proxies keep the stream open.
 const SSE_KEEPALIVE: Duration = Duration::from_secs(10);
@@ -421,8 +423,22 @@ fn stop_all(shared: &Shared, workers: Vec<JoinHandle<()>>) {
         let _ = t.join();
     }
     let sse = std::mem::take(&mut *shared.sse_threads.lock().unwrap_or_else(|p| p.into_inner()));
+    // A stream thread sees the stop flag within POLL, unless it is blocked writing to a client
+    // that stopped reading (tiny_http exposes no socket to time that write out): such a thread
+    // is left behind after SSE_JOIN_DEADLINE rather than hanging the node's shutdown. It ends
+    // when the client reads or disconnects.
+    let deadline = std::time::Instant::now() + SSE_JOIN_DEADLINE;
     for t in sse {
-        let _ = t.join();
+        while !t.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            tracing::warn!(
+                "an event stream is blocked on a client that does not read; left behind"
+            );
+        }
     }
 }
 

@@ -35,6 +35,18 @@ pub enum SyncState {
     Syncing = 2,
 }
 
+/// The store figures [`Metrics::set_state_cache`] publishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCacheFigures {
+    pub states: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub replays: u64,
+    pub replayed_blocks: u64,
+}
+
 /// Every metric Ember exports, as typed handles (cheap atomics; set them from anywhere).
 pub struct Metrics {
     registry: Registry,
@@ -318,6 +330,20 @@ impl Metrics {
             .set(root_to_i64(previous_justified.1));
         self.beacon_finalized_epoch.set(clamp(finalized.0));
         self.beacon_finalized_root.set(root_to_i64(finalized.1));
+    }
+
+    /// The store's state-cache and replay figures (`store::{minimal,mainnet}::StoreMetrics`,
+    /// one type per preset, hence plain numbers here).
+    pub fn set_state_cache(&self, figures: StateCacheFigures) {
+        self.ember_state_cache_states.set(clamp(figures.states));
+        self.ember_state_cache_bytes.set(clamp(figures.bytes));
+        self.ember_state_cache_max_bytes
+            .set(clamp(figures.max_bytes));
+        self.ember_state_cache_hits.set(clamp(figures.hits));
+        self.ember_state_cache_misses.set(clamp(figures.misses));
+        self.ember_store_replays.set(clamp(figures.replays));
+        self.ember_store_replayed_blocks
+            .set(clamp(figures.replayed_blocks));
     }
 
     pub fn set_sync_state(&self, state: SyncState) {

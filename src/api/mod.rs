@@ -4,8 +4,29 @@
 //!   reports (genesis, head, fork choice, sync status, identity).
 //! - [`events`]: [`Event`] and the bounded [`EventBus`] (`/eth/v1/events`).
 //! - [`mainnet`] / [`minimal`]: the per-preset [`minimal::Backend`] trait the node implements,
-//!   the handlers and [`minimal::serve`].
+//!   the handlers, [`minimal::serve`], [`minimal::head_event`], and
+//!   [`minimal::store_backend`] (block/state lookups over the store, ready to delegate to).
 //! - [`metrics`]: the Prometheus registry (beacon-metrics names) and its own HTTP endpoint.
+//! - [`config`]: the `/eth/v1/config/*` bodies.
+//!
+//! # Using it from the node
+//! ```ignore
+//! use ember::api::{self, minimal::{Backend, serve, store_backend}, ApiConfig, EventBus};
+//! struct NodeApi { store: Arc<BeaconStore>, bus: EventBus, /* fork choice handle, clock */ }
+//! impl Backend for NodeApi {
+//!     fn block(&self, id: BlockId) -> Result<Option<BlockResponse>, BackendError> {
+//!         // The store answers; the node only sets execution_optimistic from fork choice.
+//!         store_backend::block_by_id(&self.store, id)
+//!     }
+//!     fn events(&self) -> broadcast::Receiver<Event> { self.bus.subscribe() }
+//!     /* ... */
+//! }
+//! let server = serve(Arc::new(node_api), ApiConfig { port: args.http_port, workers: 1, ..Default::default() })?;
+//! bus.publish(api::minimal::head_event(&state, root, state_root, epoch_changed, optimistic));
+//! api::metrics::Metrics::global().set_head(slot, &root);
+//! let metrics_server = api::metrics::serve(args.http_address, args.metrics_port)?;
+//! server.shutdown(); // or drop
+//! ```
 
 pub mod config;
 pub mod events;

@@ -209,7 +209,7 @@ impl PayloadValidity {
 pub struct ForkChoiceNode {
     pub slot: Slot,
     pub block_root: Hash256,
-    /// Zero for the anchor (its parent is not in the tree).
+    /// For the anchor, a block that is not in the tree.
     pub parent_root: Hash256,
     pub justified_epoch: Epoch,
     pub finalized_epoch: Epoch,
@@ -225,6 +225,40 @@ pub struct ForkChoiceDump {
     pub justified_checkpoint: Checkpoint,
     pub finalized_checkpoint: Checkpoint,
     pub nodes: Vec<ForkChoiceNode>,
+}
+
+impl ForkChoiceDump {
+    /// The dump of a proto-array: every node in insertion order, with the payload status and
+    /// execution block hash the caller knows per block root (the fork choice does not keep
+    /// them). The anchor keeps its block's real `parent_root` (not in the tree).
+    pub fn from_proto_array(
+        nodes: &[crate::fork_choice::ProtoNode],
+        justified_checkpoint: Checkpoint,
+        finalized_checkpoint: Checkpoint,
+        mut payload: impl FnMut(&Hash256) -> (PayloadValidity, Hash256),
+    ) -> Self {
+        let nodes = nodes
+            .iter()
+            .map(|n| {
+                let (validity, execution_block_hash) = payload(&n.root);
+                ForkChoiceNode {
+                    slot: n.slot,
+                    block_root: n.root,
+                    parent_root: n.parent_root,
+                    justified_epoch: n.justified_checkpoint.epoch,
+                    finalized_epoch: n.finalized_checkpoint.epoch,
+                    weight: n.weight,
+                    validity,
+                    execution_block_hash,
+                }
+            })
+            .collect();
+        ForkChoiceDump {
+            justified_checkpoint,
+            finalized_checkpoint,
+            nodes,
+        }
+    }
 }
 
 /// `/eth/v1/node/syncing`.
@@ -293,6 +327,43 @@ pub fn version_string() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fork_choice::{ProtoArray, ProtoNode};
+
+    #[test]
+    fn fork_choice_dump_from_proto_array() {
+        let cp = |e, b| Checkpoint::new(e, Hash256::repeat_byte(b));
+        let node = |root: u8, parent: u8, slot| {
+            ProtoNode::new(
+                Hash256::repeat_byte(root),
+                Hash256::repeat_byte(parent),
+                slot,
+                0,
+                cp(1, 1),
+                cp(0, 1),
+                cp(1, 1),
+                cp(0, 1),
+            )
+        };
+        let mut tree = ProtoArray::new(node(1, 0, 8));
+        tree.insert(node(2, 1, 9)).expect("child");
+        tree.insert(node(3, 1, 10)).expect("sibling");
+        let dump = ForkChoiceDump::from_proto_array(tree.nodes(), cp(1, 1), cp(0, 1), |root| {
+            if *root == Hash256::repeat_byte(3) {
+                (PayloadValidity::Optimistic, Hash256::repeat_byte(0xee))
+            } else {
+                (PayloadValidity::Valid, Hash256::ZERO)
+            }
+        });
+        assert_eq!(dump.nodes.len(), 3);
+        assert_eq!(dump.nodes[0].parent_root, Hash256::repeat_byte(0));
+        assert_eq!(dump.nodes[2].parent_root, Hash256::repeat_byte(1));
+        assert_eq!(dump.nodes[2].validity, PayloadValidity::Optimistic);
+        assert_eq!(
+            dump.nodes[2].execution_block_hash,
+            Hash256::repeat_byte(0xee)
+        );
+        assert_eq!((dump.nodes[1].slot, dump.nodes[1].justified_epoch), (9, 1));
+    }
 
     #[test]
     fn ids_parse_and_reject() {

@@ -13,10 +13,13 @@ use std::borrow::Borrow;
 use std::fmt;
 
 use blst::min_pk::{
-    AggregatePublicKey as BlstAggregatePublicKey, AggregateSignature as BlstAggregateSignature,
-    PublicKey as BlstPublicKey, SecretKey as BlstSecretKey, Signature as BlstSignature,
+    AggregateSignature as BlstAggregateSignature, PublicKey as BlstPublicKey,
+    SecretKey as BlstSecretKey, Signature as BlstSignature,
 };
-use blst::{blst_p2_affine, blst_scalar, BLST_ERROR};
+use blst::{
+    blst_p1, blst_p1_affine, blst_p1_to_affine, blst_p1s_add, blst_p2_affine, blst_scalar,
+    BLST_ERROR,
+};
 use rand::Rng;
 
 /// The consensus specs' ciphersuite: hash to G2 with SSWU, proof-of-possession scheme.
@@ -355,11 +358,26 @@ fn aggregate_pubkeys<P: Borrow<PublicKey>>(pubkeys: &[P]) -> Result<PublicKey, B
     if pubkeys.is_empty() {
         return Err(BlsError::EmptyAggregate);
     }
-    let pks: Vec<&BlstPublicKey> = pubkeys.iter().map(|pk| &pk.borrow().0).collect();
-    // Mixed (affine + projective) additions; no `KeyValidate` again, the type guarantees it.
-    BlstAggregatePublicKey::aggregate(&pks, false)
-        .map(|agg| PublicKey(agg.to_public_key()))
-        .map_err(BlsError::public_key)
+    // No `KeyValidate` again, the type guarantees it. blst's bulk affine addition (batched
+    // inversions, ~5M+1S per point, against 8M+5S for one mixed addition at a time): a block's
+    // attestations sum ~70,000 keys.
+    let points: Vec<*const blst_p1_affine> = pubkeys
+        .iter()
+        .map(|pk| {
+            let point: &blst_p1_affine = (&pk.borrow().0).into();
+            point as *const blst_p1_affine
+        })
+        .collect();
+    let mut sum = blst_p1::default();
+    let mut affine = blst_p1_affine::default();
+    // SAFETY: `points` holds `points.len()` non-null pointers to valid affine points that
+    // outlive the call (borrowed from `pubkeys`); blst reads each once and writes only `sum`.
+    // `blst_p1_to_affine` reads `sum` and writes `affine`, both valid and distinct.
+    unsafe {
+        blst_p1s_add(&mut sum, points.as_ptr(), points.len());
+        blst_p1_to_affine(&mut affine, &sum);
+    }
+    Ok(PublicKey(BlstPublicKey::from(affine)))
 }
 
 /// Spec `AggregateVerify((PK_1, message_1), ..., (PK_n, message_n), signature)`: false for no

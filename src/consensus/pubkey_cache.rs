@@ -19,9 +19,14 @@
 //!   ~110 MB for 1.1M active mainnet validators, 240 MB if all 2.3M registry entries signed).
 //! - A new key is always decompressed from the bytes the asking state holds. Whether a cached
 //!   key is then trusted for that index is the [`KeyCheck`] policy:
-//!   - [`KeyCheck::Exact`]: every use reads the state's bytes and takes the cached key only if
-//!     it compresses to exactly those bytes (else decompresses afresh, without caching). Exact
-//!     for any set of states, at ~2 µs per key (registry read and compression).
+//!   - [`KeyCheck::Exact`]: a cached key is taken for a state only if it compresses to exactly
+//!     the bytes that state holds (else it is decompressed afresh, without caching). Exact for
+//!     any set of states. The comparison (registry read and compression, ~2 µs) is paid once
+//!     per index and state lineage, not per use: the caller passes the [`VerifiedKeys`] its
+//!     state carries (indices already found to agree with this cache) and records the ones
+//!     found now ([`RegistryView::newly_verified`]). Sound because a filled slot never changes
+//!     and a state's `validators[i].pubkey` never changes once appended, in the state and in
+//!     every state derived from it; a state of another branch carries its own set.
 //!   - [`KeyCheck::TrustIndex`]: the cached key of index `i` is used without reading the state.
 //!     Sound because index -> pubkey is the same in every state of one chain that does not
 //!     conflict with its finalized history: validators are appended only by the eth1 bridge in
@@ -32,7 +37,62 @@
 
 use super::bls::{eth_aggregate_pubkeys, BlsError, PublicKey};
 use super::primitives::ValidatorIndex;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Source of [`PubkeyCache::id`]s.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The validator indices whose key in the cache [`VerifiedKeys::cache_id`] is known to equal a
+/// state's registry bytes (a bit set). Carried in a state's caches: valid for that state and
+/// every state derived from it (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifiedKeys {
+    cache_id: u64,
+    bits: Vec<u64>,
+}
+
+impl VerifiedKeys {
+    pub fn new(cache_id: u64) -> Self {
+        VerifiedKeys {
+            cache_id,
+            bits: Vec::new(),
+        }
+    }
+
+    pub fn cache_id(&self) -> u64 {
+        self.cache_id
+    }
+
+    fn position(index: ValidatorIndex) -> Option<(usize, u64)> {
+        let word = usize::try_from(index / 64).ok()?;
+        Some((word, 1u64 << (index % 64)))
+    }
+
+    pub fn contains(&self, index: ValidatorIndex) -> bool {
+        Self::position(index)
+            .and_then(|(word, bit)| self.bits.get(word).map(|w| w & bit != 0))
+            .unwrap_or(false)
+    }
+
+    pub fn insert(&mut self, index: ValidatorIndex) {
+        let Some((word, bit)) = Self::position(index) else {
+            return;
+        };
+        if self.bits.len() <= word {
+            self.bits.resize(word.saturating_add(1), 0);
+        }
+        if let Some(w) = self.bits.get_mut(word) {
+            *w |= bit;
+        }
+    }
+
+    /// Number of indices held.
+    pub fn count(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
 
 /// Whether a cached key is checked against the asking state's bytes (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +125,34 @@ pub struct RegistryView<'a> {
     pub len: u64,
     /// `state.validators[i].pubkey` (`None` beyond the registry).
     pub pubkey: &'a dyn Fn(ValidatorIndex) -> Option<[u8; 48]>,
+    /// Indices already known to agree with this cache ([`KeyCheck::Exact`]; ignored if it
+    /// belongs to another cache).
+    pub verified: Option<&'a VerifiedKeys>,
+    /// Filled by the cache: indices found to agree now, for the caller to record.
+    pub newly_verified: RefCell<Vec<ValidatorIndex>>,
 }
 
-impl RegistryView<'_> {
+impl<'a> RegistryView<'a> {
+    /// A view with nothing verified yet.
+    pub fn new(
+        genesis_validators_root: [u8; 32],
+        len: u64,
+        pubkey: &'a dyn Fn(ValidatorIndex) -> Option<[u8; 48]>,
+    ) -> Self {
+        RegistryView {
+            genesis_validators_root,
+            len,
+            pubkey,
+            verified: None,
+            newly_verified: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn is_verified(&self, cache_id: u64, index: ValidatorIndex) -> bool {
+        self.verified
+            .is_some_and(|v| v.cache_id == cache_id && v.contains(index))
+    }
+
     fn bytes(&self, index: ValidatorIndex) -> Result<[u8; 48], PubkeyCacheError> {
         if index >= self.len {
             return Err(PubkeyCacheError::UnknownValidator(index));
@@ -84,6 +169,7 @@ impl RegistryView<'_> {
 /// Validator index -> decompressed public key; see the module documentation.
 #[derive(Debug)]
 pub struct PubkeyCache {
+    id: u64,
     check: KeyCheck,
     chain: OnceLock<[u8; 32]>,
     keys: RwLock<Vec<Option<PublicKey>>>,
@@ -103,6 +189,7 @@ impl PubkeyCache {
 
     pub fn with_check(check: KeyCheck) -> Self {
         PubkeyCache {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             check,
             chain: OnceLock::new(),
             keys: RwLock::new(Vec::new()),
@@ -111,6 +198,11 @@ impl PubkeyCache {
 
     pub fn check(&self) -> KeyCheck {
         self.check
+    }
+
+    /// This cache's identity (unique in the process), the key of [`VerifiedKeys`].
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Vec<Option<PublicKey>>> {
@@ -168,7 +260,14 @@ impl PubkeyCache {
         Ok(match (cached, self.check) {
             (Some(key), KeyCheck::TrustIndex) => Some(key),
             (Some(key), KeyCheck::Exact) => {
-                (key.to_bytes() == registry.bytes(index)?).then_some(key)
+                if registry.is_verified(self.id, index) {
+                    Some(key)
+                } else if key.to_bytes() == registry.bytes(index)? {
+                    registry.newly_verified.borrow_mut().push(index);
+                    Some(key)
+                } else {
+                    None
+                }
             }
             (None, _) => None,
         })
@@ -219,6 +318,24 @@ impl PubkeyCache {
         if indices.is_empty() {
             return Err(PubkeyCacheError::NoKeys);
         }
+        let invalid = |error| PubkeyCacheError::InvalidKey {
+            index: indices.first().copied().unwrap_or_default(),
+            error,
+        };
+        // The usual case: every key cached and usable.
+        {
+            let keys = self.read();
+            let mut refs: Vec<&PublicKey> = Vec::with_capacity(indices.len());
+            for &index in indices {
+                match self.usable(&keys, registry, index)? {
+                    Some(key) => refs.push(key),
+                    None => break,
+                }
+            }
+            if refs.len() == indices.len() {
+                return eth_aggregate_pubkeys(&refs).map_err(invalid);
+            }
+        }
         // 1. Which keys are not usable from the cache?
         let mut missing: Vec<usize> = Vec::new();
         {
@@ -254,10 +371,27 @@ impl PubkeyCache {
                 refs.push(key);
             }
         }
-        eth_aggregate_pubkeys(&refs).map_err(|error| PubkeyCacheError::InvalidKey {
-            index: indices.first().copied().unwrap_or_default(),
-            error,
-        })
+        eth_aggregate_pubkeys(&refs).map_err(invalid)
+    }
+
+    /// Compares every cached key of an index in `registry` that is not verified yet with the
+    /// registry's bytes, noting agreeing ones in `registry.newly_verified` (for a state loaded
+    /// or built without the verified set its ancestors had: pays the [`KeyCheck::Exact`]
+    /// comparisons once, up front). Returns how many agree.
+    pub fn confirm_cached(&self, registry: &RegistryView<'_>) -> Result<usize, PubkeyCacheError> {
+        self.bind(registry)?;
+        let keys = self.read();
+        let mut agreeing = 0usize;
+        for (index, key) in (0u64..registry.len).zip(keys.iter()) {
+            let Some(key) = key else { continue };
+            if registry.is_verified(self.id, index) {
+                agreeing = agreeing.saturating_add(1);
+            } else if key.to_bytes() == registry.bytes(index)? {
+                registry.newly_verified.borrow_mut().push(index);
+                agreeing = agreeing.saturating_add(1);
+            }
+        }
+        Ok(agreeing)
     }
 }
 
@@ -275,11 +409,7 @@ mod tests {
         keys: &'a dyn Fn(u64) -> Option<[u8; 48]>,
         len: u64,
     ) -> RegistryView<'a> {
-        RegistryView {
-            genesis_validators_root: [chain; 32],
-            len,
-            pubkey: keys,
-        }
+        RegistryView::new([chain; 32], len, keys)
     }
 
     #[test]
@@ -313,6 +443,42 @@ mod tests {
             PubkeyCache::new().get(&view(0, &bad, 1), 0),
             Err(PubkeyCacheError::InvalidKey { index: 0, .. })
         ));
+    }
+
+    #[test]
+    fn exact_compares_once_per_index_and_lineage() {
+        let (a, b) = (key(1), key(2));
+        let (ab, bb) = (a.to_bytes(), b.to_bytes());
+        let registry = move |i: u64| (i < 4).then_some(ab);
+        let cache = PubkeyCache::new();
+        // Fills slots 0..4 (fresh keys are not recorded: another thread may own the slot).
+        let fresh = view(0, &registry, 4);
+        cache.aggregate(&fresh, &[0, 1, 2, 3]).unwrap();
+        assert!(fresh.newly_verified.borrow().is_empty());
+        // Cached: compared and recorded.
+        let second = view(0, &registry, 4);
+        assert_eq!(cache.get(&second, 2).unwrap(), a);
+        assert_eq!(*second.newly_verified.borrow(), vec![2]);
+        let mut verified = VerifiedKeys::new(cache.id());
+        verified.insert(2);
+        // A recorded index is not compared again; others are.
+        let mut third = view(0, &registry, 4);
+        third.verified = Some(&verified);
+        cache.aggregate(&third, &[1, 2]).unwrap();
+        assert_eq!(*third.newly_verified.borrow(), vec![1]);
+        // A set of another cache is ignored: a registry with other bytes gets its own key.
+        let other_registry = move |i: u64| (i < 4).then_some(bb);
+        let foreign = VerifiedKeys::new(cache.id() + 1000);
+        let mut fourth = view(0, &other_registry, 4);
+        fourth.verified = Some(&foreign);
+        assert_eq!(cache.get(&fourth, 2).unwrap(), b);
+        assert!(fourth.newly_verified.borrow().is_empty());
+        // confirm_cached compares every cached slot not yet recorded.
+        let mut fifth = view(0, &registry, 4);
+        fifth.verified = Some(&verified);
+        assert_eq!(cache.confirm_cached(&fifth).unwrap(), 4);
+        assert_eq!(*fifth.newly_verified.borrow(), vec![0, 1, 3]);
+        assert_eq!(verified.count(), 1);
     }
 
     #[test]

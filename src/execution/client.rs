@@ -32,19 +32,22 @@ pub mod methods {
     /// common.md `engine_exchangeCapabilities`: 1 s.
     pub const EXCHANGE_CAPABILITIES_TIMEOUT: Duration = Duration::from_secs(1);
 
-    /// What Ember calls (the `engine_exchangeCapabilities` parameter).
-    pub const SUPPORTED: [&str; 5] = [
+    /// What Ember calls (the `engine_exchangeCapabilities` parameter, and the mock EL's
+    /// answer). common.md: `engine_exchangeCapabilities` itself "MUST NOT be returned in the
+    /// response list", so it is not in this one either.
+    pub const SUPPORTED: [&str; 4] = [
         NEW_PAYLOAD_V4,
         FORKCHOICE_UPDATED_V3,
         GET_PAYLOAD_V5,
         GET_BLOBS_V2,
-        EXCHANGE_CAPABILITIES,
     ];
 }
 
 /// The largest answer body read (bytes). `engine_getBlobsV2` for 128 blobs (the spec's minimum
 /// request size a server supports) is 128 × (256 KiB of hex blob + 128 hex proofs) ≈ 47 MiB; a
 /// bigger body is refused instead of buffered without end.
+/// The buffer lives for one call: it belongs to the memory budget's runtime reserve
+/// ("short-lived buffers"), not to a cache.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Serialize)]

@@ -94,26 +94,34 @@ impl JwtSecret {
 
     /// authentication.md: "If such a parameter is not given, the client SHOULD generate such a
     /// token ... and SHOULD store the hex-encoded secret as a `jwt.hex` file": reads `path` if it
-    /// exists, otherwise generates a secret and writes it there (mode 0600: it is a credential).
+    /// exists, otherwise generates a secret and writes it there (mode 0600: it is a credential),
+    /// through a temporary file and a rename so that a client reading the file at the same time
+    /// never sees half a secret.
     pub fn load_or_generate(path: &Path) -> Result<Self, JwtError> {
         if path.exists() {
             return Self::from_file(path);
         }
         let secret = Self::generate();
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let file_error = |e: std::io::Error| JwtError::File {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(file_error)?;
+        let mut file = options.open(&tmp).map_err(file_error)?;
         std::io::Write::write_all(&mut file, format!("0x{}\n", secret.to_hex()).as_bytes())
-            .map_err(file_error)?;
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                file_error(e)
+            })?;
         Ok(secret)
     }
 

@@ -10,7 +10,8 @@
 //!   empty child, the attributes' timestamp, prev_randao, fee recipient, withdrawals and parent
 //!   beacon block root, no transactions, no blobs, no requests) and its real block hash
 //!   ([`super::block_hash`]) computed. The `payloadId` is derived from the head and the
-//!   attributes, so a repeated call returns the same id and payload.
+//!   attributes, so a repeated call returns the same id and payload. The built block becomes a
+//!   known header at once (a real execution client knows the blocks it builds).
 //! - `engine_getPayloadV5` returns it with an empty `BlobsBundleV2` and no execution requests.
 //! - `engine_newPayloadV4` recomputes the block hash from the payload, the parent beacon block
 //!   root and the requests (a mismatch is `INVALID` with a null `latestValidHash`, shanghai.md:
@@ -38,6 +39,9 @@
 //! when it reaches that). Built payloads: [`MAX_PAYLOADS`] (oldest evicted; a `getPayload` for
 //! an evicted id gets `-38001`). Request bodies: [`MAX_REQUEST_BYTES`]. `engine_getBlobsV2`:
 //! [`MAX_BLOBS_REQUEST`] hashes (`-38004` beyond). Worker threads: [`WORKER_THREADS`].
+//! Altogether a fixed ~2 MiB (headers ~200 B each, built payloads at most ~3 KiB each as they
+//! hold no transactions and at most 16 withdrawals) plus one request body per worker, which is why the mock EL, a separate test
+//! process, has constant bounds instead of a share of `--memory-budget`.
 
 use super::block_hash::{compute_block_hash, requests_hash, EMPTY_TRIE_ROOT};
 use super::codes;
@@ -69,9 +73,10 @@ pub const MAX_BLOBS_REQUEST: usize = 128;
 /// Threads answering requests. Two, so one slow or stalled client cannot stop the other; the
 /// chain state is behind one mutex anyway.
 pub const WORKER_THREADS: usize = 2;
-/// Withdrawals accepted in payload attributes (mainnet `MAX_WITHDRAWALS_PER_PAYLOAD` is 16;
-/// the bound only limits the work a request can cause).
-const MAX_ATTRIBUTE_WITHDRAWALS: usize = 1024;
+/// Withdrawals accepted in payload attributes: mainnet's `MAX_WITHDRAWALS_PER_PAYLOAD`, the
+/// larger of the two presets (a payload with more is invalid for the consensus layer anyway).
+/// Keeps a built payload at a few KiB.
+const MAX_ATTRIBUTE_WITHDRAWALS: usize = 16;
 /// EIP-1559 `ELASTICITY_MULTIPLIER`.
 const ELASTICITY_MULTIPLIER: u64 = 2;
 /// EIP-1559 `BASE_FEE_MAX_CHANGE_DENOMINATOR`.
@@ -408,6 +413,11 @@ impl MockEngine {
     /// How many headers the mock knows besides genesis.
     pub fn known_blocks(&self) -> usize {
         self.lock().blocks.len()
+    }
+
+    /// The head of the last `engine_forkchoiceUpdated` on a known block.
+    pub fn head(&self) -> Hash256 {
+        self.lock().head
     }
 
     pub fn is_known(&self, hash: &Hash256) -> bool {
@@ -797,7 +807,18 @@ fn error_body(id: Value, code: i64, message: &str) -> Value {
 
 /// One HTTP request: JWT check, body read (bounded), JSON-RPC dispatch.
 fn handle(engine: &MockEngine, secret: &JwtSecret, mut request: tiny_http::Request) {
-    let response = respond(engine, secret, &mut request);
+    // No request should panic the mock (every input path returns an error object); should one
+    // do so anyway, the worker answers 500 and keeps serving instead of dying with it.
+    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        respond(engine, secret, &mut request)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!("mock EL: a request handler panicked");
+        json_response(
+            500,
+            &error_body(Value::Null, codes::INTERNAL_ERROR, "Internal error"),
+        )
+    });
     if let Err(e) = request.respond(response) {
         tracing::debug!(%e, "mock EL: the client went away before the answer");
     }
@@ -820,7 +841,12 @@ fn respond(
         .iter()
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_owned());
-    let verdict = match token.as_deref().and_then(|t| t.strip_prefix("Bearer ")) {
+    // RFC 6750 / 9110: the scheme name is case-insensitive.
+    let bearer = token.as_deref().and_then(|t| {
+        let (scheme, token) = t.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    });
+    let verdict = match bearer {
         None => Err("missing bearer token".to_string()),
         Some(token) => secret
             .verify(token.trim(), unix_now())
@@ -1015,6 +1041,7 @@ mod tests {
             .unwrap();
         assert_eq!(status, PayloadStatus::valid(one.block_hash));
         let two = build(&engine, one.block_hash, GENESIS_TIME + 24);
+        assert_eq!(engine.head(), one.block_hash);
         assert_eq!(two.block_number, 2);
         assert_eq!(two.parent_hash, one.block_hash);
         assert_eq!(
@@ -1106,6 +1133,12 @@ mod tests {
         let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
         let error = engine
             .forkchoice_updated(&state(genesis_hash()), Some(&attributes(GENESIS_TIME)))
+            .unwrap_err();
+        assert_eq!(error.code, codes::INVALID_PAYLOAD_ATTRIBUTES);
+        let mut many = attributes(GENESIS_TIME + 1);
+        many.withdrawals = vec![many.withdrawals[0]; MAX_ATTRIBUTE_WITHDRAWALS + 1];
+        let error = engine
+            .forkchoice_updated(&state(genesis_hash()), Some(&many))
             .unwrap_err();
         assert_eq!(error.code, codes::INVALID_PAYLOAD_ATTRIBUTES);
         let error = engine.get_payload(&PayloadId::repeat_byte(1)).unwrap_err();
@@ -1235,5 +1268,43 @@ mod tests {
         assert!(chain
             .get(&Hash256::from(U256::from(1).to_be_bytes::<32>()))
             .is_none());
+    }
+
+    /// Random byte mutations of valid requests: always a JSON-RPC answer, never a panic.
+    #[test]
+    fn mutated_requests_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let engine = MockEngine::new(GENESIS_TIME, None).unwrap();
+        let one = build(&engine, genesis_hash(), GENESIS_TIME + 12);
+        let valid = [
+            json!({"jsonrpc": "2.0", "id": 1, "method": methods::NEW_PAYLOAD_V4,
+                "params": [one, [], Hash256::repeat_byte(0xbb), ["0x0001"]]}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": methods::FORKCHOICE_UPDATED_V3,
+                "params": [state(genesis_hash()), attributes(GENESIS_TIME + 5)]}),
+            json!({"jsonrpc": "2.0", "id": 3, "method": methods::GET_BLOBS_V2,
+                "params": [[Hash256::ZERO]]}),
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for round in 0..3000 {
+            let mut body = serde_json::to_vec(&valid[round % valid.len()]).unwrap();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..body.len());
+                match rng.gen_range(0..3) {
+                    0 => body[at] = rng.gen(),
+                    1 => {
+                        body.remove(at);
+                    }
+                    _ => {
+                        const ALPHABET: &[u8] = b"0123456789abcdefx\"{}[],:-";
+                        body.insert(at, ALPHABET[rng.gen_range(0..ALPHABET.len())])
+                    }
+                }
+            }
+            let reply = answer(&engine, &body);
+            assert!(
+                reply.get("result").is_some() || reply["error"]["code"].is_i64(),
+                "{reply}"
+            );
+        }
     }
 }

@@ -7,6 +7,24 @@
 //! - [`mainnet`], [`minimal`]: the duty service ([`mainnet::ValidatorService`]) and the
 //!   [`mainnet::BeaconNodeInterface`] trait the node implements, compiled per preset from
 //!   `service/`.
+//!
+//! # Running the validators of a node
+//!
+//! ```text
+//! let range: InteropRange = "0..64".parse()?;                  // --interop-validators
+//! let protection = SlashingProtection::open(&datadir, state.genesis_validators_root)?;
+//! let store = Arc::new(ValidatorStore::interop(range, protection)?);
+//! let service = validator::minimal::ValidatorService::new(node_handle, store, graffiti);
+//! // node_handle: Arc<impl validator::minimal::BeaconNodeInterface>
+//! // every slot, from the slot clock (spec timing):
+//! service.on_slot_start(slot).await;   // t = 0: propose
+//! service.at_one_third(slot).await;    // t = SECONDS_PER_SLOT / 3: attest, sync messages
+//! service.at_two_thirds(slot).await;   // t = 2 * SECONDS_PER_SLOT / 3: aggregate, contribute
+//! ```
+//!
+//! Each call returns a `DutyReport` (counts) or a `ServiceError`, already logged; each phase runs
+//! at most once per slot. The slashing-protection database lives in
+//! `<datadir>/slashing_protection/` and refuses to open for another genesis validators root.
 
 pub mod interop;
 pub mod mainnet;

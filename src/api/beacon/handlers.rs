@@ -778,3 +778,60 @@ fn events<B: Backend>(b: &B, req: &Req) -> Res {
         topics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validator(
+        activation_eligibility: Epoch,
+        activation: Epoch,
+        exit: Epoch,
+        withdrawable: Epoch,
+        slashed: bool,
+    ) -> Validator {
+        Validator {
+            pubkey: Default::default(),
+            withdrawal_credentials: Hash256::ZERO,
+            effective_balance: 32_000_000_000,
+            slashed,
+            activation_eligibility_epoch: activation_eligibility,
+            activation_epoch: activation,
+            exit_epoch: exit,
+            withdrawable_epoch: withdrawable,
+        }
+    }
+
+    /// Every status of the validator status specification, at epoch 10.
+    #[test]
+    fn validator_status_per_spec() {
+        let far = FAR_FUTURE_EPOCH;
+        let cases = [
+            (
+                validator(far, far, far, far, false),
+                32,
+                "pending_initialized",
+            ),
+            (validator(9, far, far, far, false), 32, "pending_queued"),
+            (validator(9, 11, far, far, false), 32, "pending_queued"),
+            (validator(0, 10, far, far, false), 32, "active_ongoing"),
+            (validator(0, 0, 12, 40, false), 32, "active_exiting"),
+            (validator(0, 0, 12, 40, true), 32, "active_slashed"),
+            (validator(0, 0, 10, 40, false), 32, "exited_unslashed"),
+            (validator(0, 0, 5, 40, true), 32, "exited_slashed"),
+            (validator(0, 0, 5, 10, false), 32, "withdrawal_possible"),
+            (validator(0, 0, 5, 9, true), 0, "withdrawal_done"),
+        ];
+        for (v, balance, expected) in cases {
+            assert_eq!(validator_status(&v, balance, 10), expected, "{v:?}");
+        }
+        let groups = status_filter(&["active", "exited_slashed"])
+            .ok()
+            .flatten()
+            .expect("valid filter");
+        assert_eq!(groups.len(), 4);
+        assert!(groups.contains("active_slashed") && !groups.contains("exited_unslashed"));
+        assert!(status_filter(&["active_"]).is_err());
+        assert!(status_filter(&[]).ok().flatten().is_none());
+    }
+}

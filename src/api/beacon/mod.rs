@@ -90,3 +90,43 @@ pub fn serve<B: Backend>(backend: Arc<B>, config: ApiConfig) -> Result<ApiServer
         config,
     )
 }
+
+/// The beacon-APIs `head` event for a new head whose post-state is `state`.
+///
+/// The duty-dependent roots are, per the events spec, the block roots at the last slot of
+/// epoch `current - 2` (previous) and `current - 1` (current): the blocks whose RANDAO
+/// determined this and the previous epoch's duties. Before those slots exist (the first
+/// epochs), the genesis block root stands in, as other clients do.
+pub fn head_event(
+    state: &BeaconState,
+    block_root: Hash256,
+    state_root: Hash256,
+    epoch_transition: bool,
+    execution_optimistic: bool,
+) -> Event {
+    use super::spec::transition::helpers::{get_block_root_at_slot, get_current_epoch};
+    let slots_per_epoch = super::spec::PRESET.slots_per_epoch;
+    let epoch = get_current_epoch(state);
+    // The genesis block: block_roots[0] once the state is past slot 0, else the head itself.
+    let genesis_root = if state.slot == 0 {
+        block_root
+    } else {
+        get_block_root_at_slot(state, 0).unwrap_or(block_root)
+    };
+    let dependent = |epoch: Option<u64>| {
+        epoch
+            .and_then(|e| e.checked_mul(slots_per_epoch))
+            .and_then(|start| start.checked_sub(1))
+            .and_then(|slot| get_block_root_at_slot(state, slot).ok())
+            .unwrap_or(genesis_root)
+    };
+    Event::Head(crate::api::events::HeadEvent {
+        slot: state.slot,
+        block: block_root,
+        state: state_root,
+        epoch_transition,
+        previous_duty_dependent_root: dependent(epoch.checked_sub(1)),
+        current_duty_dependent_root: dependent(Some(epoch)),
+        execution_optimistic,
+    })
+}

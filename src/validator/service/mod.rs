@@ -187,7 +187,8 @@ pub struct DutyReport {
 struct EpochDuties {
     dependent_root: Root,
     attesters: Vec<AttesterDuty>,
-    proposers: Vec<(Slot, ValidatorIndex)>,
+    /// `None` while unknown (Electra's next epoch).
+    proposers: Option<ProposerDuties>,
     /// Members of the sync committee of this epoch's period.
     sync: Vec<SyncCommitteeDuty>,
 }
@@ -239,6 +240,23 @@ fn signature_bytes(signature: &Signature) -> BLSSignature {
     BLSSignature::from(signature.to_bytes())
 }
 
+/// The local keys' proposals in `epoch`; `None` when `state` cannot know them yet.
+fn local_proposers(
+    state: &BeaconState,
+    epoch: Epoch,
+    local: &HashMap<ValidatorIndex, PublicKeyBytes>,
+) -> Result<Option<ProposerDuties>, ServiceError> {
+    match get_proposer_duties(state, epoch) {
+        Ok(all) => Ok(Some(
+            all.into_iter()
+                .filter(|(_, index)| local.contains_key(index))
+                .collect(),
+        )),
+        Err(ValidatorDutyError::EpochOutOfRange { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The block root at `slot` as `state` knows it (`slot <= state.slot`).
 fn block_root_at(state: &BeaconState, slot: Slot) -> Result<Root, ServiceError> {
     if slot < state.slot {
@@ -278,6 +296,34 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Slot start: propose a block if a local key is `slot`'s proposer. Failures (also
+    /// logged here) leave the slot without our block; the service goes on next slot.
+    pub async fn on_slot_start(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.propose_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "block proposal failed");
+        }
+        result
+    }
+
+    /// 1/3 of the slot: attestations, sync committee messages, aggregation selection.
+    pub async fn at_one_third(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.attest_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "attestation / sync committee duties failed");
+        }
+        result
+    }
+
+    /// 2/3 of the slot: aggregates and sync committee contributions of the selected aggregators.
+    pub async fn at_two_thirds(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+        let result = self.aggregate_phase(slot).await;
+        if let Err(e) = &result {
+            tracing::warn!(slot, error = %e, "aggregation / contribution duties failed");
+        }
+        result
+    }
+
     /// Records `slot` as done for a phase; false when it (or a later slot) already ran.
     fn first_call(last: &mut Option<Slot>, slot: Slot) -> bool {
         if last.is_some_and(|done| done >= slot) {
@@ -312,35 +358,43 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
                 }
             }
         }
-        inner.epochs.retain(|e, _| *e >= epoch);
+        inner
+            .epochs
+            .retain(|e, _| *e >= epoch && *e <= epoch.saturating_add(1));
         let state_epoch = get_current_epoch(state);
         let mut local: Vec<ValidatorIndex> = inner.pubkeys.keys().copied().collect();
         local.sort_unstable();
         for e in [epoch, epoch.saturating_add(1)] {
-            if e > state_epoch.saturating_add(1) || e.saturating_add(1) < state_epoch {
+            // Only from a state of `e` or `e - 1`: an older state cannot see `e`'s shuffling,
+            // and a newer one no longer has `e`'s proposer lookahead (the cache keeps them).
+            if e > state_epoch.saturating_add(1) || e < state_epoch {
                 continue;
             }
             let root = dependent_root(state, e)?;
-            let previous = inner.epochs.get(&e).map(|d| d.dependent_root);
-            if previous == Some(root) {
-                continue;
+            let previous = inner
+                .epochs
+                .get(&e)
+                .map(|d| (d.dependent_root, d.proposers.is_some()));
+            match previous {
+                Some((r, true)) if r == root => continue,
+                // Electra: the next epoch's proposers become known when it starts.
+                Some((r, false)) if r == root => {
+                    let proposers = local_proposers(state, e, &inner.pubkeys)?;
+                    if let Some(entry) = inner.epochs.get_mut(&e) {
+                        entry.proposers = proposers;
+                    }
+                    continue;
+                }
+                _ => {}
             }
             let attesters = get_attester_duties(state, e, &local)?;
-            let proposers: Vec<(Slot, ValidatorIndex)> = match get_proposer_duties(state, e) {
-                Ok(all) => all
-                    .into_iter()
-                    .filter(|(_, index)| inner.pubkeys.contains_key(index))
-                    .collect(),
-                // Electra cannot see the next epoch's proposers: known once it starts.
-                Err(ValidatorDutyError::EpochOutOfRange { .. }) => Vec::new(),
-                Err(e) => return Err(e.into()),
-            };
+            let proposers = local_proposers(state, e, &inner.pubkeys)?;
             let sync = get_sync_committee_duties(state, e, &local)?;
             tracing::info!(
                 epoch = e,
                 dependent_root = %root,
                 attesters = attesters.len(),
-                proposers = proposers.len(),
+                proposers = proposers.as_ref().map_or(0, Vec::len),
                 sync_committee_members = sync.len(),
                 recomputed = previous.is_some(),
                 "validator duties"
@@ -358,8 +412,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(())
     }
 
-    /// Slot start: propose a block if a local key is `slot`'s proposer.
-    pub async fn on_slot_start(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn propose_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         let mut report = DutyReport::default();
         if slot == GENESIS_SLOT {
             return Ok(report);
@@ -374,7 +427,8 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             inner
                 .epochs
                 .get(&epoch)
-                .and_then(|d| d.proposers.iter().find(|(s, _)| *s == slot))
+                .and_then(|d| d.proposers.as_ref())
+                .and_then(|p| p.iter().find(|(s, _)| *s == slot))
                 .and_then(|(_, index)| inner.pubkeys.get(index).map(|pk| (*index, *pk)))
         };
         let Some((proposer_index, pubkey)) = proposer else {
@@ -396,13 +450,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             });
         }
         let signing_root = get_block_signature(&state, &block);
-        let signature = match self.store.sign_block(&pubkey, slot, signing_root) {
-            Ok(signature) => signature,
-            Err(refused) => {
-                tracing::warn!(slot, proposer_index, reason = %refused, "block proposal refused by slashing protection");
-                return Err(refused.into());
-            }
-        };
+        let signature = self.store.sign_block(&pubkey, slot, signing_root)?;
         let block_root = block.tree_hash_root();
         let signed = SignedBeaconBlock {
             message: block,
@@ -414,8 +462,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(report)
     }
 
-    /// 1/3 of the slot: attestations, sync committee messages, aggregation selection.
-    pub async fn at_one_third(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn attest_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         if !Self::first_call(&mut self.lock().attested_slot, slot) {
             return Ok(DutyReport::default());
         }
@@ -426,6 +473,14 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
             // The previous slot's aggregation work is stale now.
             inner.aggregation = None;
             inner.contribution = None;
+            if !inner.epochs.contains_key(&epoch) && !inner.pubkeys.is_empty() {
+                tracing::warn!(
+                    slot,
+                    epoch,
+                    head_state_epoch = get_current_epoch(&state),
+                    "no validator duties: the head state is too far behind this epoch"
+                );
+            }
             let duties: Vec<AttesterDuty> = inner
                 .epochs
                 .get(&epoch)
@@ -532,7 +587,9 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !attestations.is_empty() {
             self.node.publish_attestations(attestations).await?;
         }
-        tracing::info!(
+        // Debug, like the other per-slot duty reports: the node prints one line per slot (head,
+        // votes, checkpoints); four more at info would bury it.
+        tracing::debug!(
             slot,
             attestations = report.attestations,
             refused = report.attestations_refused,
@@ -589,7 +646,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         }
         report.sync_messages = messages.len();
         self.node.publish_sync_committee_messages(messages).await?;
-        tracing::info!(
+        tracing::debug!(
             slot,
             messages = report.sync_messages,
             aggregators = aggregators.len(),
@@ -604,8 +661,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         Ok(())
     }
 
-    /// 2/3 of the slot: aggregates and sync committee contributions of the selected aggregators.
-    pub async fn at_two_thirds(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
+    async fn aggregate_phase(&self, slot: Slot) -> Result<DutyReport, ServiceError> {
         let (aggregation, contribution) = {
             let mut inner = self.lock();
             (
@@ -677,7 +733,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !signed.is_empty() {
             self.node.publish_aggregates(signed).await?;
         }
-        tracing::info!(
+        tracing::debug!(
             slot = pending.slot,
             aggregates = report.aggregates,
             committees = by_committee.len(),
@@ -730,7 +786,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         if !signed.is_empty() {
             self.node.publish_contributions(signed).await?;
         }
-        tracing::info!(
+        tracing::debug!(
             slot = pending.slot,
             contributions = report.contributions,
             subcommittees = by_subcommittee.len(),
@@ -745,7 +801,7 @@ impl<B: BeaconNodeInterface> ValidatorService<B> {
         self.lock()
             .epochs
             .get(&epoch)
-            .map(|d| (d.attesters.clone(), d.proposers.clone()))
+            .map(|d| (d.attesters.clone(), d.proposers.clone().unwrap_or_default()))
     }
 }
 

@@ -592,3 +592,15 @@ fn phases_run_once_per_slot_and_duties_follow_the_dependent_root() {
         assert_eq!(inner.epochs.len(), 2);
     });
 }
+
+/// The node runs the phases on a multi-thread runtime: their futures must be `Send`.
+#[test]
+fn phase_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = TempDir::new("send");
+    let node = Arc::new(TestNode::new(0));
+    let service = service(&node, &dir);
+    assert_send(&service.on_slot_start(1));
+    assert_send(&service.at_one_third(1));
+    assert_send(&service.at_two_thirds(1));
+}

@@ -22,6 +22,7 @@
 
 use super::Validator;
 use crate::consensus::primitives::{Epoch, Gwei, ValidatorIndex};
+use crate::consensus::pubkey_cache::VerifiedKeys;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -188,6 +189,19 @@ pub struct ValidatorColumns {
     pub chunks: Vec<Arc<ColumnChunk>>,
 }
 
+impl ValidatorColumns {
+    /// `validators[index].effective_balance` as read.
+    pub fn effective_balance(&self, index: usize) -> Option<Gwei> {
+        let chunk = index.checked_div(self.chunk_len)?;
+        let offset = index.checked_rem(self.chunk_len)?;
+        self.chunks
+            .get(chunk)?
+            .effective_balance
+            .get(offset)
+            .copied()
+    }
+}
+
 /// All caches of one state. Equality ignores them (they are derived data).
 #[derive(Default)]
 pub struct StateCaches {
@@ -195,6 +209,12 @@ pub struct StateCaches {
     total_active_balance: Mutex<Option<(Epoch, Gwei)>>,
     pubkeys: Mutex<PubkeyIndex>,
     validator_columns: Mutex<Option<Arc<ValidatorColumns>>>,
+    /// Validator columns exact right after the epoch transition into the epoch kept with them:
+    /// their effective balances hold for the whole epoch (only epoch processing changes the
+    /// effective balance of a validator already in the registry).
+    effective_balances: Mutex<Option<(Epoch, Arc<ValidatorColumns>)>>,
+    /// Registry indices whose key in the pubkey cache of that id agrees with this state.
+    verified_pubkeys: Mutex<Option<Arc<VerifiedKeys>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -263,9 +283,57 @@ impl StateCaches {
         *lock(&self.validator_columns) = columns;
     }
 
+    /// Columns whose effective balances are those of every validator they cover throughout
+    /// `epoch` (see the field).
+    pub fn effective_balances(&self, epoch: Epoch) -> Option<Arc<ValidatorColumns>> {
+        match &*lock(&self.effective_balances) {
+            Some((e, columns)) if *e == epoch => Some(Arc::clone(columns)),
+            _ => None,
+        }
+    }
+
+    /// Stores `columns`, read right after the transition into `epoch`.
+    pub fn set_effective_balances(&self, epoch: Epoch, columns: Arc<ValidatorColumns>) {
+        *lock(&self.effective_balances) = Some((epoch, columns));
+    }
+
+    /// Forgets the effective balances (epoch processing is changing them).
+    pub fn clear_effective_balances(&self) {
+        *lock(&self.effective_balances) = None;
+    }
+
+    /// The indices verified against the pubkey cache `cache_id`, if recorded for it.
+    pub fn verified_pubkeys(&self, cache_id: u64) -> Option<Arc<VerifiedKeys>> {
+        lock(&self.verified_pubkeys)
+            .as_ref()
+            .filter(|v| v.cache_id() == cache_id)
+            .cloned()
+    }
+
+    /// Records `indices` as verified against the pubkey cache `cache_id` (replacing a set of
+    /// another cache).
+    pub fn add_verified_pubkeys(&self, cache_id: u64, indices: &[ValidatorIndex]) {
+        if indices.is_empty() {
+            return;
+        }
+        let mut slot = lock(&self.verified_pubkeys);
+        let mut set = match slot.take() {
+            Some(set) if set.cache_id() == cache_id => set,
+            _ => Arc::new(VerifiedKeys::new(cache_id)),
+        };
+        // Copies the set only if another state still shares it.
+        let set_mut = Arc::make_mut(&mut set);
+        for &index in indices {
+            set_mut.insert(index);
+        }
+        *slot = Some(set);
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         self.set_validator_columns(None);
+        self.clear_effective_balances();
+        *lock(&self.verified_pubkeys) = None;
         lock(&self.committees).clear();
         self.clear_total_active_balance();
         *lock(&self.pubkeys) = PubkeyIndex::default();
@@ -279,6 +347,8 @@ impl Clone for StateCaches {
             total_active_balance: Mutex::new(*lock(&self.total_active_balance)),
             pubkeys: Mutex::new(lock(&self.pubkeys).clone()),
             validator_columns: Mutex::new(lock(&self.validator_columns).clone()),
+            effective_balances: Mutex::new(lock(&self.effective_balances).clone()),
+            verified_pubkeys: Mutex::new(lock(&self.verified_pubkeys).clone()),
         }
     }
 }

@@ -552,6 +552,7 @@ pub fn process_effective_balance_updates(state: &mut BeaconState) -> Result<()> 
         get_validator_mut(state, index)?.effective_balance = effective_balance;
     }
     state.caches.clear_total_active_balance();
+    state.caches.clear_effective_balances();
     Ok(())
 }
 

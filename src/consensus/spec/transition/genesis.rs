@@ -77,7 +77,7 @@ pub fn interop_genesis_state(
             withdrawable_epoch: FAR_FUTURE_EPOCH,
         })
         .collect();
-    let validators: List<Validator, ValidatorRegistryLimit> = List::new(validators)?;
+    let validators: RegistryList<Validator> = List::new(validators)?;
     let genesis_validators_root = validators.tree_hash_root();
     let placeholder_committee = Arc::new(SyncCommittee::default());
     let mut state = BeaconState {

@@ -19,7 +19,6 @@ use crate::consensus::primitives::*;
 use crate::consensus::shuffling::{committee_range, shuffle_list};
 use ethereum_hashing::hash_fixed;
 use ssz_types::{BitVector, FixedVector, VariableList};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use tree_hash::TreeHash;
 
@@ -890,13 +889,14 @@ pub fn get_indexed_attestation(
 
 /// Spec electra `get_attesting_indices`: the union over the committees in `committee_bits` of
 /// the members whose aggregation bit is set. A bit beyond `aggregation_bits` is an error (an
-/// `IndexError` in the spec).
+/// `IndexError` in the spec). The set as a sorted `Vec` without duplicates (cheaper to build
+/// than a `BTreeSet` for a block's ~70,000 attesters).
 pub fn get_attesting_indices(
     state: &BeaconState,
     attestation: &Attestation,
-) -> Result<BTreeSet<ValidatorIndex>> {
+) -> Result<Vec<ValidatorIndex>> {
     let committees = get_epoch_committees(state, compute_epoch_at_slot(attestation.data.slot))?;
-    let mut output = BTreeSet::new();
+    let mut output = Vec::with_capacity(attestation.aggregation_bits.len());
     let mut committee_offset: usize = 0;
     for committee_index in get_committee_indices(&attestation.committee_bits) {
         let committee = beacon_committee_in(&committees, attestation.data.slot, committee_index)?;
@@ -909,11 +909,13 @@ pub fn get_attesting_indices(
                 }
             })?;
             if bit {
-                output.insert(attester_index);
+                output.push(attester_index);
             }
         }
         committee_offset.safe_add_assign(committee.len())?;
     }
+    output.sort_unstable();
+    output.dedup();
     Ok(output)
 }
 

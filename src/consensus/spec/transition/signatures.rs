@@ -84,16 +84,37 @@ fn decode_signature(bytes: &BLSSignature, kind: SignatureKind) -> Result<Signatu
     Signature::from_bytes(bytes.as_slice()).map_err(|_| TransitionError::InvalidSignature(kind))
 }
 
-/// `state`'s registry as the pubkey cache sees it.
-fn registry_view<'a>(
-    state: &'a BeaconState,
-    pubkey: &'a dyn Fn(ValidatorIndex) -> Option<[u8; 48]>,
-) -> RegistryView<'a> {
-    RegistryView {
-        genesis_validators_root: state.genesis_validators_root.0,
-        len: u64::try_from(state.validators.len()).unwrap_or(u64::MAX),
-        pubkey,
-    }
+/// Runs `f` on `state`'s registry as the pubkey cache sees it (with the indices the state
+/// knows to agree with `pubkeys`), then records in the state's caches the indices found to
+/// agree during `f`.
+fn with_registry_view<R>(
+    state: &BeaconState,
+    pubkeys: &PubkeyCache,
+    f: impl FnOnce(&RegistryView<'_>) -> R,
+) -> R {
+    let read = |i| registry_pubkey(state, i);
+    let verified = state.caches.verified_pubkeys(pubkeys.id());
+    let mut view = RegistryView::new(
+        state.genesis_validators_root.0,
+        u64::try_from(state.validators.len()).unwrap_or(u64::MAX),
+        &read,
+    );
+    view.verified = verified.as_deref();
+    let result = f(&view);
+    let newly = view.newly_verified.into_inner();
+    state.caches.add_verified_pubkeys(pubkeys.id(), &newly);
+    result
+}
+
+/// Compares every key `pubkeys` holds for `state`'s registry with the registry's bytes once and
+/// records the agreeing indices in the state's caches, so that [`KeyCheck::Exact`] lookups
+/// from this state and the states derived from it skip the comparison (a node does this for a
+/// state it loaded; states it derives carry the record). Returns how many keys agree.
+///
+/// [`KeyCheck::Exact`]: crate::consensus::pubkey_cache::KeyCheck::Exact
+pub fn confirm_cached_pubkeys(state: &BeaconState, pubkeys: &PubkeyCache) -> Result<usize> {
+    with_registry_view(state, pubkeys, |view| pubkeys.confirm_cached(view))
+        .map_err(TransitionError::PubkeyCache)
 }
 
 /// `state.validators[index].pubkey` as bytes.
@@ -123,9 +144,7 @@ fn validator_pubkey(
     index: ValidatorIndex,
     kind: SignatureKind,
 ) -> Result<PublicKey> {
-    let read = |i| registry_pubkey(state, i);
-    pubkeys
-        .get(&registry_view(state, &read), index)
+    with_registry_view(state, pubkeys, |view| pubkeys.get(view, index))
         .map_err(|e| cache_error(e, kind))
 }
 
@@ -137,9 +156,7 @@ fn aggregate_validator_pubkeys(
     kind: SignatureKind,
 ) -> Result<PublicKey> {
     let indices: Vec<ValidatorIndex> = indices.into_iter().collect();
-    let read = |i| registry_pubkey(state, i);
-    pubkeys
-        .aggregate(&registry_view(state, &read), &indices)
+    with_registry_view(state, pubkeys, |view| pubkeys.aggregate(view, &indices))
         .map_err(|e| cache_error(e, kind))
 }
 

@@ -448,7 +448,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     state.caches.clear_total_active_balance();
     modified.sort_unstable();
     modified.dedup();
-    refresh_validator_columns(state, Some(&modified))?;
+    let columns = refresh_validator_columns(state, Some(&modified))?;
+    // Exact now, and their effective balances stay so for the whole next epoch.
+    state.caches.set_effective_balances(next_epoch, columns);
 
     // ---- (7) The rest, as the spec writes it.
     process_slashings_reset(state)?;
@@ -538,8 +540,8 @@ impl ChangeLog {
 /// Writes the changes logged in `changes` from `new` into `list`: element by element when few
 /// changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
 /// when many did.
-fn write_back<N: typenum::Unsigned>(
-    list: &mut List<u64, N>,
+fn write_back<N: typenum::Unsigned, U: milhouse::UpdateMap<u64>>(
+    list: &mut List<u64, N, U>,
     new: &[u64],
     changes: ChangeLog,
 ) -> Result<()> {

@@ -5,9 +5,11 @@
 //! validation reuses them) and a `process_*` function that checks, verifies the signature when
 //! asked, and applies.
 
+use super::super::caches::ValidatorColumns;
 use super::super::error::TransitionError;
 use super::super::helpers::*;
 use super::super::signatures::*;
+use super::super::single_pass::read_packed_list;
 use super::super::*;
 use super::at_index;
 use super::requests::{
@@ -43,9 +45,7 @@ pub fn process_operations(
     for (i, op) in body.attester_slashings.iter().enumerate() {
         process_attester_slashing(state, config, op, verify).map_err(|e| at_index(e, i))?;
     }
-    for (i, op) in body.attestations.iter().enumerate() {
-        process_attestation(state, op, verify).map_err(|e| at_index(e, i))?;
-    }
+    process_attestations(state, &body.attestations, verify)?;
     for (i, op) in body.deposits.iter().enumerate() {
         process_deposit(state, config, op).map_err(|e| at_index(e, i))?;
     }
@@ -331,12 +331,21 @@ pub fn check_attestation(state: &BeaconState, attestation: &Attestation) -> Resu
     Ok(())
 }
 
-/// Spec electra `process_attestation`.
-pub fn process_attestation(
-    state: &mut BeaconState,
+/// What an attestation that passed `process_attestation`'s checks changes.
+struct AttestationEffect {
+    /// Targets the current epoch (else the previous one).
+    is_current: bool,
+    attesting_indices: Vec<ValidatorIndex>,
+    participation_flag_indices: Vec<usize>,
+}
+
+/// The checks of spec electra `process_attestation` (signature with `verify`), up to the
+/// participation-flag update.
+fn check_attestation_effect(
+    state: &BeaconState,
     attestation: &Attestation,
     verify: Option<&PubkeyCache>,
-) -> Result<()> {
+) -> Result<AttestationEffect> {
     check_attestation(state, attestation)?;
     let data = &attestation.data;
 
@@ -368,50 +377,199 @@ pub fn process_attestation(
         )?
         .verify()?;
     }
+    Ok(AttestationEffect {
+        is_current: data.target.epoch == get_current_epoch(state),
+        attesting_indices,
+        participation_flag_indices,
+    })
+}
+
+/// `validators[index].effective_balance`, from `columns` when they cover it.
+fn attester_effective_balance(
+    validators: &RegistryList<Validator>,
+    columns: Option<&ValidatorColumns>,
+    index: ValidatorIndex,
+) -> Result<Gwei> {
+    let i = to_usize(index)?;
+    match columns.and_then(|c| c.effective_balance(i)) {
+        Some(effective_balance) => Ok(effective_balance),
+        None => Ok(validators
+            .get(i)
+            .ok_or(TransitionError::UnknownValidator(index))?
+            .effective_balance),
+    }
+}
+
+/// Sets `flag_indices` in `flags` and returns the proposer reward numerator they earn.
+fn add_participation_flags(
+    flags: &mut ParticipationFlags,
+    flag_indices: &[usize],
+    base_reward: Gwei,
+) -> Result<u64> {
+    let mut numerator: u64 = 0;
+    for (flag_index, weight) in PARTICIPATION_FLAG_WEIGHTS.iter().enumerate() {
+        if flag_indices.contains(&flag_index) && !has_flag(*flags, flag_index) {
+            *flags = add_flag(*flags, flag_index);
+            numerator.safe_add_assign(base_reward.safe_mul(*weight)?)?;
+        }
+    }
+    Ok(numerator)
+}
+
+/// The proposer-reward part of `process_attestation`.
+fn reward_attestation_proposer(state: &mut BeaconState, numerator: u64) -> Result<()> {
+    let proposer_reward_denominator = WEIGHT_DENOMINATOR
+        .safe_sub(PROPOSER_WEIGHT)?
+        .safe_mul(WEIGHT_DENOMINATOR)?
+        .safe_div(PROPOSER_WEIGHT)?;
+    let proposer_reward = numerator.safe_div(proposer_reward_denominator)?;
+    let proposer_index = get_beacon_proposer_index(state)?;
+    increase_balance(state, proposer_index, proposer_reward)
+}
+
+/// Spec electra `process_attestation`.
+pub fn process_attestation(
+    state: &mut BeaconState,
+    attestation: &Attestation,
+    verify: Option<&PubkeyCache>,
+) -> Result<()> {
+    let effect = check_attestation_effect(state, attestation, verify)?;
 
     // Update epoch participation flags.
     let base_reward_per_increment = get_base_reward_per_increment(state)?;
-    let is_current = data.target.epoch == get_current_epoch(state);
+    // Flat effective balances when the epoch transition left them (else read from the tree).
+    let columns = state.caches.effective_balances(get_current_epoch(state));
     let BeaconState {
         validators,
         current_epoch_participation,
         previous_epoch_participation,
         ..
     } = state;
-    let epoch_participation = if is_current {
+    let epoch_participation = if effect.is_current {
         current_epoch_participation
     } else {
         previous_epoch_participation
     };
     let mut proposer_reward_numerator: u64 = 0;
-    for &index in &attesting_indices {
-        let i = to_usize(index)?;
-        let effective_balance = validators
-            .get(i)
-            .ok_or(TransitionError::UnknownValidator(index))?
-            .effective_balance;
+    for &index in &effect.attesting_indices {
+        let effective_balance = attester_effective_balance(validators, columns.as_deref(), index)?;
         let base_reward = effective_balance
             .safe_div(PRESET.effective_balance_increment)?
             .safe_mul(base_reward_per_increment)?;
         let flags = epoch_participation
-            .get_mut(i)
+            .get_mut(to_usize(index)?)
             .ok_or(TransitionError::UnknownValidator(index))?;
-        for (flag_index, weight) in PARTICIPATION_FLAG_WEIGHTS.iter().enumerate() {
-            if participation_flag_indices.contains(&flag_index) && !has_flag(*flags, flag_index) {
-                *flags = add_flag(*flags, flag_index);
-                proposer_reward_numerator.safe_add_assign(base_reward.safe_mul(*weight)?)?;
-            }
-        }
+        proposer_reward_numerator.safe_add_assign(add_participation_flags(
+            flags,
+            &effect.participation_flag_indices,
+            base_reward,
+        )?)?;
     }
 
     // Reward proposer.
-    let proposer_reward_denominator = WEIGHT_DENOMINATOR
-        .safe_sub(PROPOSER_WEIGHT)?
-        .safe_mul(WEIGHT_DENOMINATOR)?
-        .safe_div(PROPOSER_WEIGHT)?;
-    let proposer_reward = proposer_reward_numerator.safe_div(proposer_reward_denominator)?;
-    let proposer_index = get_beacon_proposer_index(state)?;
-    increase_balance(state, proposer_index, proposer_reward)
+    reward_attestation_proposer(state, proposer_reward_numerator)
+}
+
+/// A participation list copied flat, and the positions changed in the copy.
+struct FlatParticipation {
+    flags: Vec<ParticipationFlags>,
+    changed: Vec<usize>,
+}
+
+impl FlatParticipation {
+    fn read<N: typenum::Unsigned, U: milhouse::UpdateMap<ParticipationFlags>>(
+        list: &mut milhouse::List<ParticipationFlags, N, U>,
+    ) -> Result<Self> {
+        list.apply_updates()?;
+        Ok(FlatParticipation {
+            flags: read_packed_list(list)?,
+            changed: Vec::new(),
+        })
+    }
+
+    /// Writes the changed entries into `list` as one bulk update (no tree walk per entry).
+    fn write<N: typenum::Unsigned, U: milhouse::UpdateMap<ParticipationFlags>>(
+        self,
+        list: &mut milhouse::List<ParticipationFlags, N, U>,
+    ) -> Result<()> {
+        if self.changed.is_empty() {
+            return Ok(());
+        }
+        let mut updates = U::default();
+        for i in self.changed {
+            let value = *self
+                .flags
+                .get(i)
+                .ok_or(TransitionError::UnknownValidator(to_u64(i)?))?;
+            updates.insert(i, value);
+        }
+        list.apply_updates()?;
+        list.bulk_update(updates)?;
+        Ok(())
+    }
+}
+
+/// `process_attestation` for each of a block's `attestations` in order (errors name the
+/// attestation's position), with the participation flags updated on flat copies of the lists
+/// and written back at the end in one bulk update: the same result, without a walk down the
+/// tree per attester (a mainnet block has ~70,000). Nothing else in `process_operations` reads
+/// or writes participation flags.
+pub fn process_attestations(
+    state: &mut BeaconState,
+    attestations: &[Attestation],
+    verify: Option<&PubkeyCache>,
+) -> Result<()> {
+    if attestations.is_empty() {
+        return Ok(());
+    }
+    let mut current: Option<FlatParticipation> = None;
+    let mut previous: Option<FlatParticipation> = None;
+    let base_reward_per_increment = get_base_reward_per_increment(state)?;
+    let columns = state.caches.effective_balances(get_current_epoch(state));
+    for (position, attestation) in attestations.iter().enumerate() {
+        let effect = check_attestation_effect(state, attestation, verify)
+            .map_err(|e| at_index(e, position))?;
+        let (slot, list) = if effect.is_current {
+            (&mut current, &mut state.current_epoch_participation)
+        } else {
+            (&mut previous, &mut state.previous_epoch_participation)
+        };
+        let flat = match slot {
+            Some(flat) => flat,
+            None => slot.insert(FlatParticipation::read(list)?),
+        };
+        let mut proposer_reward_numerator: u64 = 0;
+        for &index in &effect.attesting_indices {
+            let effective_balance =
+                attester_effective_balance(&state.validators, columns.as_deref(), index)?;
+            let base_reward = effective_balance
+                .safe_div(PRESET.effective_balance_increment)?
+                .safe_mul(base_reward_per_increment)?;
+            let i = to_usize(index)?;
+            let flags = flat
+                .flags
+                .get_mut(i)
+                .ok_or(TransitionError::UnknownValidator(index))?;
+            let before = *flags;
+            proposer_reward_numerator.safe_add_assign(add_participation_flags(
+                flags,
+                &effect.participation_flag_indices,
+                base_reward,
+            )?)?;
+            if *flags != before {
+                flat.changed.push(i);
+            }
+        }
+        reward_attestation_proposer(state, proposer_reward_numerator)
+            .map_err(|e| at_index(e, position))?;
+    }
+    if let Some(flat) = current {
+        flat.write(&mut state.current_epoch_participation)?;
+    }
+    if let Some(flat) = previous {
+        flat.write(&mut state.previous_epoch_participation)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
