@@ -1049,11 +1049,11 @@ fn validator_pubkey(
             .and_then(|i| state.validators.get(i))
             .map(|v| v.pubkey.0)
     };
-    let view = crate::consensus::pubkey_cache::RegistryView {
-        genesis_validators_root: state.genesis_validators_root.0,
-        len: state.validators.len() as u64,
-        pubkey: &read,
-    };
+    let view = crate::consensus::pubkey_cache::RegistryView::new(
+        state.genesis_validators_root.0,
+        state.validators.len() as u64,
+        &read,
+    );
     pubkeys.get(&view, index).ok()
 }
 
