@@ -48,6 +48,8 @@ enum Command {
     Db(DbCommand),
     /// Print how --memory-budget is split among the caches and queues.
     Budget,
+    /// Run the beacon node.
+    Bn(ember::node::BnArgs),
     /// Run a local devnet (mock execution client + a node with every validator) until Ctrl-C.
     Devnet(ember::devnet::DevnetArgs),
     /// A mock execution client: serves the Engine API (JWT-authenticated) and builds valid
@@ -229,6 +231,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::StoreWriter(args) => store_writer(args, cli.memory_budget),
+        Command::Bn(args) => ember::node::run(args, cli.memory_budget).map_err(|e| e.to_string()),
         Command::MockEl(args) => ember::execution::mock_el::run(args).map_err(|e| e.to_string()),
         Command::Transition(args) => transition(args),
         Command::SlashingProtection(args) => {

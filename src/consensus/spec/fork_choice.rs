@@ -13,7 +13,13 @@
 //! of `is_head_weak`.
 //!
 //! States: every block's post-state is kept (milhouse trees: a state shares every unchanged node
-//! with its parent's), until the block is pruned at finalization.
+//! with its parent's), until the block is pruned at finalization. **Unbounded in a long
+//! non-finality**: one state per non-finalized block. A state differs from its parent's by the
+//! touched paths only (a block: ~tens of KB at mainnet scale; an epoch transition: the balance,
+//! participation and inactivity lists, ~MBs at 1M validators), so a week without finality on
+//! mainnet would hold ~50k states and exceed a 4 GB board. Bounding them by the node store's
+//! state cache (load on miss) is the planned fix; [`ForkChoiceStore::block_state_count`]
+//! exposes the count so the node can report it.
 
 use std::collections::HashMap;
 
@@ -379,6 +385,36 @@ impl ForkChoiceStore {
             block_root,
             source: Box::new(e),
         })?;
+        self.on_block_with_post_state(signed_block, block_root, state, data_availability)
+    }
+
+    /// Spec `on_block` for a block whose state transition the caller already ran (signatures
+    /// and state root checked) on a copy of the parent's post-state: the node runs it outside
+    /// the single writer that owns this store, so only the cheap store updates are serialised.
+    /// `post_state` must be the result of `state_transition(block_states[parent], block, True)`
+    /// with pending updates applied; everything else `on_block` asserts is checked here.
+    pub fn on_block_with_post_state(
+        &mut self,
+        signed_block: &SignedBeaconBlock,
+        block_root: Root,
+        state: BeaconState,
+        data_availability: &dyn DataAvailability,
+    ) -> Result<Root> {
+        let block = &signed_block.message;
+        if self.fork_choice.contains_block(&block_root) {
+            return Ok(block_root);
+        }
+        if !self.block_states.contains_key(&block.parent_root) {
+            return Err(ForkChoiceError::UnknownParent {
+                block_root,
+                parent_root: block.parent_root,
+            });
+        }
+        self.fork_choice
+            .check_on_block(&block_root, &block.parent_root, block.slot)?;
+        data_availability
+            .is_data_available(&block_root, signed_block)
+            .map_err(|reason| ForkChoiceError::DataUnavailable { block_root, reason })?;
 
         // `compute_pulled_up_tip`: the post-state pulled up to the next epoch boundary.
         let mut pulled_up = state.clone();
@@ -399,6 +435,11 @@ impl ForkChoiceStore {
         self.block_states.insert(block_root, state);
         self.settle()?;
         Ok(block_root)
+    }
+
+    /// Number of post-block states held (one per block not yet pruned at finalization).
+    pub fn block_state_count(&self) -> usize {
+        self.block_states.len()
     }
 
     /// Spec `store_target_checkpoint_state`: the target block's state advanced to the start
@@ -424,6 +465,18 @@ impl ForkChoiceStore {
     /// check: the block's state transition verified it (callers pass block attestations only
     /// after `on_block` accepted the block). Everything else is checked as the spec does.
     pub fn on_attestation(&mut self, attestation: &Attestation, is_from_block: bool) -> Result<()> {
+        self.on_attestation_checked(attestation, is_from_block, !is_from_block)
+    }
+
+    /// Spec `on_attestation`, with the signature check left to the caller when
+    /// `verify_signature` is false: the node verifies the signatures of gossip-style
+    /// attestations in batches outside the writer that owns this store.
+    pub fn on_attestation_checked(
+        &mut self,
+        attestation: &Attestation,
+        is_from_block: bool,
+        verify_signature: bool,
+    ) -> Result<()> {
         let data = &attestation.data;
         let target = checkpoint(&data.target);
         self.fork_choice.validate_on_attestation(
@@ -449,7 +502,7 @@ impl ForkChoiceStore {
             &self.pubkeys,
             &indexed,
             SignatureKind::Attestation { index: 0 },
-            !is_from_block,
+            verify_signature,
         )
         .map_err(|reason| ForkChoiceError::InvalidIndexedAttestation { reason })?;
         self.fork_choice.update_latest_messages(
