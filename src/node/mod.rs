@@ -40,12 +40,12 @@ pub struct BnArgs {
     /// validators root).
     #[arg(long)]
     pub genesis_state: Option<PathBuf>,
-    /// Engine API endpoint of the execution client.
+    /// Engine API endpoint of the execution client (e.g. http://127.0.0.1:8551).
     #[arg(long)]
-    pub execution_endpoint: Option<String>,
+    pub execution_endpoint: String,
     /// JWT secret file (hex) for the Engine API.
     #[arg(long)]
-    pub execution_jwt: Option<PathBuf>,
+    pub execution_jwt: PathBuf,
     /// Run validator duties in-process for the deterministic interop keys START..END.
     #[arg(long, value_name = "START..END")]
     pub interop_validators: Option<crate::validator::InteropRange>,

@@ -125,11 +125,8 @@ pub struct ProposerOptions {
 
 /// The execution layer as the chain uses it.
 pub enum Execution {
-    /// No execution client (`--execution-endpoint` not given): payloads are built here, empty,
-    /// with the right parent hash, randao, timestamp and withdrawals, and are not executed.
-    /// For a consensus-only devnet; a real network needs an execution client.
-    Local,
-    /// An execution client over the Engine API (`--execution-endpoint`, `--execution-jwt`).
+    /// The execution client (required: a node never makes up or skips execution payloads; a
+    /// devnet runs `ember mock-el`) over the Engine API (`--execution-endpoint`, `--execution-jwt`).
     Engine(EngineClient),
 }
 
@@ -431,7 +428,6 @@ impl Chain {
             execution_requests_list: get_execution_requests_list(&body.execution_requests),
         };
         match &self.execution {
-            Execution::Local => Ok((true, false)),
             Execution::Engine(engine) => {
                 let status = engine
                     .new_payload(&request)
@@ -480,9 +476,7 @@ impl Chain {
 
     /// `engine_forkchoiceUpdated` without attributes after the head moved.
     async fn forkchoice_updated(&self) {
-        let Execution::Engine(engine) = &self.execution else {
-            return;
-        };
+        let Execution::Engine(engine) = &self.execution;
         let snapshot = self.snapshot();
         let state = self.forkchoice_state(&snapshot);
         match engine.forkchoice_updated(state, None).await {
@@ -904,35 +898,6 @@ impl Chain {
                 let commitments = el::blobs_bundle_commitments(&built.blobs_bundle)
                     .map_err(|e| NodeError::Execution(e.to_string()))?;
                 Ok((payload, requests, commitments))
-            }
-            Execution::Local => {
-                let parent = &state.latest_execution_payload_header;
-                let mut id = Vec::with_capacity(72);
-                id.extend_from_slice(parent.block_hash.as_slice());
-                id.extend_from_slice(parent_root.as_slice());
-                id.extend_from_slice(&slot.to_le_bytes());
-                let block_hash = Hash256::from(ethereum_hashing::hash_fixed(&id));
-                let payload = ExecutionPayload {
-                    parent_hash: parent.block_hash,
-                    fee_recipient: self.proposer.fee_recipient,
-                    state_root: parent.state_root,
-                    receipts_root: Default::default(),
-                    logs_bloom: Default::default(),
-                    prev_randao,
-                    block_number: parent.block_number.saturating_add(1),
-                    gas_limit: parent.gas_limit,
-                    gas_used: 0,
-                    timestamp,
-                    extra_data: Default::default(),
-                    base_fee_per_gas: parent.base_fee_per_gas,
-                    block_hash,
-                    transactions: Default::default(),
-                    withdrawals: VariableList::new(withdrawals)
-                        .map_err(|e| NodeError::Internal(format!("withdrawals: {e:?}")))?,
-                    blob_gas_used: 0,
-                    excess_blob_gas: 0,
-                };
-                Ok((payload, Default::default(), Default::default()))
             }
         }
     }
@@ -1633,21 +1598,14 @@ pub fn start_chain(
         fc,
     };
     let graffiti = graffiti_bytes(&args.graffiti)?;
-    let execution = match &args.execution_endpoint {
-        Some(endpoint) => {
-            let jwt = args.execution_jwt.as_deref().ok_or_else(|| {
-                NodeError::Config("--execution-endpoint needs --execution-jwt".into())
-            })?;
-            let secret = crate::execution::jwt::JwtSecret::from_file(jwt)
-                .map_err(|e| NodeError::Config(format!("{}: {e}", jwt.display())))?;
-            let client = EngineClient::new(endpoint, secret)
-                .map_err(|e| NodeError::Config(format!("{endpoint}: {e}")))?;
-            Execution::Engine(client)
-        }
-        None => {
-            tracing::warn!("no --execution-endpoint: payloads are built locally, empty and unexecuted (consensus-only devnet)");
-            Execution::Local
-        }
+    let execution = {
+        let endpoint = &args.execution_endpoint;
+        let jwt = &args.execution_jwt;
+        let secret = crate::execution::jwt::JwtSecret::from_file(jwt)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", jwt.display())))?;
+        let client = EngineClient::new(endpoint, secret)
+            .map_err(|e| NodeError::Config(format!("{endpoint}: {e}")))?;
+        Execution::Engine(client)
     };
     let chain = Arc::new(Chain {
         config,
