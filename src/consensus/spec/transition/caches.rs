@@ -138,13 +138,31 @@ pub struct ColumnChunk {
     /// The milhouse subtree these columns were read from (`None` for chunk 0, which
     /// `level_iter_from` cannot name and is always re-read).
     pub node: Option<milhouse::Arc<milhouse::Tree<Validator>>>,
-    pub effective_balance: Vec<Gwei>,
-    pub activation_eligibility_epoch: Vec<Epoch>,
-    pub activation_epoch: Vec<Epoch>,
-    pub exit_epoch: Vec<Epoch>,
-    pub withdrawable_epoch: Vec<Epoch>,
+    ///
+    /// Each column is shared between clones of the chunk until written: patching a chunk
+    /// (the epoch changes effective balances of validators all over the registry) copies only
+    /// the columns that change.
+    pub effective_balance: Arc<Vec<Gwei>>,
+    pub activation_eligibility_epoch: Arc<Vec<Epoch>>,
+    pub activation_epoch: Arc<Vec<Epoch>>,
+    pub exit_epoch: Arc<Vec<Epoch>>,
+    pub withdrawable_epoch: Arc<Vec<Epoch>>,
     /// [`ColumnChunk::SLASHED`], [`ColumnChunk::COMPOUNDING`].
-    pub flags: Vec<u8>,
+    pub flags: Arc<Vec<u8>>,
+}
+
+/// Sets `column[i]` to `value`, copying a shared column only if the value differs.
+fn set_entry<T: Copy + PartialEq>(column: &mut Arc<Vec<T>>, i: usize, value: T) -> bool {
+    match column.get(i) {
+        None => false,
+        Some(old) if *old == value => true,
+        Some(_) => {
+            if let Some(slot) = Arc::make_mut(column).get_mut(i) {
+                *slot = value;
+            }
+            true
+        }
+    }
 }
 
 impl ColumnChunk {
@@ -154,12 +172,12 @@ impl ColumnChunk {
     pub fn with_capacity(n: usize) -> Self {
         ColumnChunk {
             node: None,
-            effective_balance: Vec::with_capacity(n),
-            activation_eligibility_epoch: Vec::with_capacity(n),
-            activation_epoch: Vec::with_capacity(n),
-            exit_epoch: Vec::with_capacity(n),
-            withdrawable_epoch: Vec::with_capacity(n),
-            flags: Vec::with_capacity(n),
+            effective_balance: Arc::new(Vec::with_capacity(n)),
+            activation_eligibility_epoch: Arc::new(Vec::with_capacity(n)),
+            activation_epoch: Arc::new(Vec::with_capacity(n)),
+            exit_epoch: Arc::new(Vec::with_capacity(n)),
+            withdrawable_epoch: Arc::new(Vec::with_capacity(n)),
+            flags: Arc::new(Vec::with_capacity(n)),
         }
     }
 
@@ -185,36 +203,35 @@ impl ColumnChunk {
     }
 
     pub fn push(&mut self, validator: &Validator) {
-        self.effective_balance.push(validator.effective_balance);
-        self.activation_eligibility_epoch
+        Arc::make_mut(&mut self.effective_balance).push(validator.effective_balance);
+        Arc::make_mut(&mut self.activation_eligibility_epoch)
             .push(validator.activation_eligibility_epoch);
-        self.activation_epoch.push(validator.activation_epoch);
-        self.exit_epoch.push(validator.exit_epoch);
-        self.withdrawable_epoch.push(validator.withdrawable_epoch);
-        self.flags.push(Self::flags_of(validator));
+        Arc::make_mut(&mut self.activation_epoch).push(validator.activation_epoch);
+        Arc::make_mut(&mut self.exit_epoch).push(validator.exit_epoch);
+        Arc::make_mut(&mut self.withdrawable_epoch).push(validator.withdrawable_epoch);
+        Arc::make_mut(&mut self.flags).push(Self::flags_of(validator));
     }
 
     /// Overwrites entry `i` (which must exist) with `validator`'s fields.
     pub fn set(&mut self, i: usize, validator: &Validator) -> bool {
-        let columns = (
-            self.effective_balance.get_mut(i),
-            self.activation_eligibility_epoch.get_mut(i),
-            self.activation_epoch.get_mut(i),
-            self.exit_epoch.get_mut(i),
-            self.withdrawable_epoch.get_mut(i),
-            self.flags.get_mut(i),
-        );
-        if let (Some(eb), Some(aee), Some(ae), Some(ee), Some(we), Some(f)) = columns {
-            *eb = validator.effective_balance;
-            *aee = validator.activation_eligibility_epoch;
-            *ae = validator.activation_epoch;
-            *ee = validator.exit_epoch;
-            *we = validator.withdrawable_epoch;
-            *f = Self::flags_of(validator);
-            true
-        } else {
-            false
+        if i >= self.len() {
+            return false;
         }
+        // Every column has `len()` entries, so each write below finds its entry.
+        set_entry(&mut self.effective_balance, i, validator.effective_balance)
+            & set_entry(
+                &mut self.activation_eligibility_epoch,
+                i,
+                validator.activation_eligibility_epoch,
+            )
+            & set_entry(&mut self.activation_epoch, i, validator.activation_epoch)
+            & set_entry(&mut self.exit_epoch, i, validator.exit_epoch)
+            & set_entry(
+                &mut self.withdrawable_epoch,
+                i,
+                validator.withdrawable_epoch,
+            )
+            & set_entry(&mut self.flags, i, Self::flags_of(validator))
     }
 
     /// Whether entry `i` equals `validator`'s fields.

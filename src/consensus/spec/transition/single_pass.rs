@@ -367,6 +367,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     // ---- (5) Write back balances and scores.
     write_back(&mut state.balances, &balances, balance_changes)?;
     write_back(&mut state.inactivity_scores, &scores, score_changes)?;
+    // Not needed any more: free them before the rest allocates.
+    drop(scores);
+    drop(previous_flags);
 
     process_eth1_data_reset(state)?;
 
