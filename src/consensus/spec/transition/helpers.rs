@@ -1197,12 +1197,18 @@ pub fn find_validator_index_by_pubkey(
             *cache = Default::default();
         }
         let start = cache.len();
+        let key_at = |index: ValidatorIndex| {
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| state.validators.get(i))
+                .map(|validator| validator.pubkey.0)
+        };
         if let Ok(iter) = state.validators.iter_from(start) {
             for validator in iter {
-                cache.push(validator.pubkey.0);
+                cache.push(validator.pubkey.0, key_at);
             }
         }
-        cache.get(&pubkey.0)
+        cache.get(&pubkey.0, key_at)
     })
 }
 

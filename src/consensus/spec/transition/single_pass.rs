@@ -108,10 +108,12 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
         current_epoch.safe_add(PRESET.epochs_per_slashings_vector.safe_div(2)?)?;
     let mut effective_balances: Vec<Gwei> = Vec::with_capacity(n);
     let mut status: Vec<u8> = Vec::with_capacity(n);
-    let mut lookahead_active: Vec<ValidatorIndex> = Vec::new();
+    // Sized up front: growing by doubling would copy (and briefly hold twice) ~18 MB.
+    let mut lookahead_active: Vec<ValidatorIndex> = Vec::with_capacity(if is_fulu { n } else { 0 });
     // The next epoch's active set, needed only when a sync committee period starts.
     let sync_committee_update = next_epoch.safe_rem(PRESET.epochs_per_sync_committee_period)? == 0;
-    let mut next_active: Vec<ValidatorIndex> = Vec::new();
+    let mut next_active: Vec<ValidatorIndex> =
+        Vec::with_capacity(if sync_committee_update { n } else { 0 });
     let mut registry_actions: Vec<(ValidatorIndex, RegistryAction)> = Vec::new();
     let mut slashing_candidates: Vec<ValidatorIndex> = Vec::new();
     let mut total_active_balance: Gwei = 0;
@@ -365,6 +367,9 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     // ---- (5) Write back balances and scores.
     write_back(&mut state.balances, &balances, balance_changes)?;
     write_back(&mut state.inactivity_scores, &scores, score_changes)?;
+    // Not needed any more: free them before the rest allocates.
+    drop(scores);
+    drop(previous_flags);
 
     process_eth1_data_reset(state)?;
 
@@ -506,25 +511,29 @@ pub fn process_epoch_single_pass(state: &mut BeaconState, config: &ChainConfig) 
     Ok(())
 }
 
-/// The indices of a flat copy that changed, kept while they are few (below 1/64 of the list:
-/// about where writing element by element, ~2 µs each with milhouse's update map, costs as
-/// much as rebuilding the list); past that, only the fact that many did.
+/// The indices of a flat copy that changed, kept while they are few (below 1/8 of the list:
+/// about where updating the tree along the changed paths costs as much as rebuilding it);
+/// past that, only the fact that many did.
 struct ChangeLog {
     indices: Vec<usize>,
     limit: usize,
     dense: bool,
+    /// Number of changes recorded.
+    count: usize,
 }
 
 impl ChangeLog {
     fn new(len: usize) -> Self {
         ChangeLog {
             indices: Vec::new(),
-            limit: len / 64,
+            limit: len / 8,
             dense: false,
+            count: 0,
         }
     }
 
     fn record(&mut self, index: usize) {
+        self.count = self.count.saturating_add(1);
         if self.dense {
             return;
         }
@@ -537,19 +546,40 @@ impl ChangeLog {
     }
 }
 
-/// Writes the changes logged in `changes` from `new` into `list`: element by element when few
-/// changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
-/// when many did.
+/// Writes the changes logged in `changes` from `new` into `list`: through one update map when
+/// few changed (keeping the tree's other nodes and their cached hashes), by rebuilding the list
+/// when many did. A rebuilt list in which most values kept theirs (inactivity scores, say)
+/// takes over the old list's unchanged subtrees with their cached hashes (milhouse's rebase),
+/// so that the next state root hashes only the changed parts.
 fn write_back<N: typenum::Unsigned, U: milhouse::UpdateMap<u64>>(
     list: &mut List<u64, N, U>,
     new: &[u64],
     changes: ChangeLog,
 ) -> Result<()> {
     if changes.dense {
-        *list = List::try_from_iter(new.iter().copied())?;
+        let mut rebuilt = List::try_from_iter(new.iter().copied())?;
+        // Worth a walk of both trees only if whole leaves (4 values) may be unchanged.
+        if changes.count < new.len() / 2 && !list.has_pending_updates() {
+            rebuilt.rebase_on(list)?;
+        }
+        *list = rebuilt;
         return Ok(());
     }
     if changes.indices.is_empty() {
+        return Ok(());
+    }
+    if !list.has_pending_updates() {
+        // One update map for all changes: milhouse rebuilds only the paths to changed leaves,
+        // without reading each old value through the tree first.
+        let mut updates = U::default();
+        for i in changes.indices {
+            let value = *new
+                .get(i)
+                .ok_or(TransitionError::UnknownValidator(to_u64(i)?))?;
+            updates.insert(i, value);
+        }
+        list.bulk_update(updates)?;
+        list.apply_updates()?;
         return Ok(());
     }
     for i in changes.indices {
