@@ -45,10 +45,9 @@ use spec::transition::block::{
     state_transition, VerifySignatures,
 };
 use spec::transition::helpers::{
-    compute_epoch_at_slot, compute_signing_root, compute_start_slot_at_epoch, compute_time_at_slot,
-    get_beacon_committee, get_beacon_proposer_index, get_block_root, get_committee_count_per_slot,
-    get_current_epoch, get_domain, get_previous_epoch, get_randao_mix, has_flag,
-    is_active_validator,
+    compute_epoch_at_slot, compute_start_slot_at_epoch, compute_time_at_slot, get_beacon_committee,
+    get_beacon_proposer_index, get_block_root, get_committee_count_per_slot, get_current_epoch,
+    get_previous_epoch, get_randao_mix, has_flag, is_active_validator,
 };
 use spec::transition::signatures::{attestation_signature, get_sync_committee_indices};
 use spec::transition::slot::process_slots;
@@ -609,12 +608,11 @@ impl Chain {
                     results.push(Err("not in the current sync committee".to_string()));
                     continue;
                 }
-                let domain = get_domain(
+                let root = spec::validator::get_sync_committee_message_signing_root(
                     state,
-                    DOMAIN_SYNC_COMMITTEE,
-                    Some(compute_epoch_at_slot(message.slot)),
+                    message.slot,
+                    message.beacon_block_root,
                 );
-                let root = compute_signing_root(&message.beacon_block_root, domain);
                 match verify_one(
                     state,
                     &chain.pubkeys,
@@ -1047,11 +1045,7 @@ fn verify_aggregate(
 ) -> Result<(), String> {
     let message = &signed.message;
     let aggregate = &message.aggregate;
-    let epoch = compute_epoch_at_slot(aggregate.data.slot);
-    let selection_root = compute_signing_root(
-        &aggregate.data.slot,
-        get_domain(state, DOMAIN_SELECTION_PROOF, Some(epoch)),
-    );
+    let selection_root = spec::validator::get_slot_signature(state, aggregate.data.slot);
     if !verify_one(
         state,
         pubkeys,
@@ -1061,10 +1055,7 @@ fn verify_aggregate(
     ) {
         return Err("invalid selection proof".into());
     }
-    let aggregator_root = compute_signing_root(
-        message,
-        get_domain(state, DOMAIN_AGGREGATE_AND_PROOF, Some(epoch)),
-    );
+    let aggregator_root = spec::validator::get_aggregate_and_proof_signature(state, message);
     if !verify_one(
         state,
         pubkeys,
@@ -1092,14 +1083,10 @@ fn verify_contribution(
     use typenum::Unsigned;
     let message = &signed.message;
     let contribution = &message.contribution;
-    let epoch = compute_epoch_at_slot(contribution.slot);
-    let selection = spec::SyncAggregatorSelectionData {
-        slot: contribution.slot,
-        subcommittee_index: contribution.subcommittee_index,
-    };
-    let selection_root = compute_signing_root(
-        &selection,
-        get_domain(state, DOMAIN_SYNC_COMMITTEE_SELECTION_PROOF, Some(epoch)),
+    let selection_root = spec::validator::get_sync_committee_selection_proof(
+        state,
+        contribution.slot,
+        contribution.subcommittee_index,
     );
     if !verify_one(
         state,
@@ -1110,10 +1097,7 @@ fn verify_contribution(
     ) {
         return Err("invalid selection proof".into());
     }
-    let root = compute_signing_root(
-        message,
-        get_domain(state, DOMAIN_CONTRIBUTION_AND_PROOF, Some(epoch)),
-    );
+    let root = spec::validator::get_contribution_and_proof_signature(state, message);
     if !verify_one(
         state,
         pubkeys,
@@ -1142,8 +1126,11 @@ fn verify_contribution(
     }
     let sig =
         bls::Signature::from_bytes(contribution.signature.as_slice()).map_err(|e| e.to_string())?;
-    let domain = get_domain(state, DOMAIN_SYNC_COMMITTEE, Some(epoch));
-    let msg = compute_signing_root(&contribution.beacon_block_root, domain);
+    let msg = spec::validator::get_sync_committee_message_signing_root(
+        state,
+        contribution.slot,
+        contribution.beacon_block_root,
+    );
     if !bls::fast_aggregate_verify(&keys, msg.as_slice(), &sig) {
         return Err("invalid contribution signature".into());
     }
