@@ -8,6 +8,8 @@
 //! - [`execution`]: the Engine API client and the mock execution client.
 //! - [`api`]: the Beacon API, its event stream, Prometheus metrics.
 //! - [`validator`]: keys, slashing protection, the in-process validator duties.
+//! - [`network`]: libp2p gossip and req/resp, discv5 discovery, peer scoring.
+//! - [`sync`]: the quarantine of blocks with unknown parents and range sync.
 //! - [`node`]: the beacon node (`ember bn`).
 //! - [`devnet`]: `ember devnet`, the one-command local chain (supervises `mock-el` and `bn`).
 
@@ -16,7 +18,9 @@ pub mod consensus;
 pub mod devnet;
 pub mod execution;
 pub mod fork_choice;
+pub mod network;
 pub mod node;
 pub mod store;
+pub mod sync;
 pub mod tools;
 pub mod validator;
