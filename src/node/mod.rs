@@ -65,6 +65,41 @@ pub struct BnArgs {
     /// Fee recipient of proposed payloads.
     #[arg(long, default_value = "0x0000000000000000000000000000000000000000")]
     pub suggested_fee_recipient: ExecutionAddress,
+    /// Networking (libp2p and discv5); the node key is kept in `<datadir>/network/key`.
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// `ember bn` networking flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// Address libp2p (TCP) and discv5 (UDP) listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub listen_address: IpAddr,
+    /// libp2p TCP port; discv5 uses the same number over UDP unless --discovery-port is given.
+    #[arg(long, default_value_t = 9000)]
+    pub port: u16,
+    #[arg(long)]
+    pub discovery_port: Option<u16>,
+    /// The IP address advertised in our ENR (default: the listen address when it is not
+    /// unspecified; otherwise discv5 learns it from peers).
+    #[arg(long)]
+    pub enr_address: Option<IpAddr>,
+    /// Boot nodes: comma-separated ENRs (`enr:-...`) or multiaddrs (`/ip4/.../tcp/.../p2p/...`).
+    #[arg(long, value_delimiter = ',')]
+    pub boot_nodes: Vec<String>,
+    /// The number of peers the node keeps (it dials up to this and accepts a few more).
+    #[arg(long, default_value_t = 64)]
+    pub target_peers: usize,
+    /// No discv5 (peers only from --boot-nodes and inbound connections).
+    #[arg(long)]
+    pub disable_discovery: bool,
+    /// Subscribe to every attestation and sync committee subnet (heavy on mainnet; devnets).
+    #[arg(long)]
+    pub subscribe_all_subnets: bool,
+    /// No networking at all (a single node chain).
+    #[arg(long)]
+    pub no_network: bool,
 }
 
 fn parse_preset(s: &str) -> Result<PresetName, String> {

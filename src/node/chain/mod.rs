@@ -195,6 +195,9 @@ pub struct Chain {
     pub metrics: ChainMetrics,
     /// The Beacon API's event stream (head, block, finalized_checkpoint, chain_reorg).
     pub events: EventBus,
+    /// The network, once started (unset with `--no-network` and in tests without peers): the
+    /// node publishes its own blocks and messages through it.
+    pub network: std::sync::OnceLock<crate::network::NetworkHandle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1612,6 +1615,7 @@ pub fn start_chain(
         single_thread: args.single_thread,
         metrics: ChainMetrics::default(),
         events: EventBus::default(),
+        network: std::sync::OnceLock::new(),
     });
     writer.chain = Arc::downgrade(&chain);
     if args.single_thread {
