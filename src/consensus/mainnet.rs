@@ -44,5 +44,9 @@ pub mod fork_choice;
 #[path = "spec/validator.rs"]
 pub mod validator;
 
+#[allow(clippy::duplicate_mod)]
+#[path = "spec/p2p.rs"]
+pub mod p2p;
+
 pub use beacon_state::{BeaconState, RegistryList};
 pub use containers::*;

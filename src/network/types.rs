@@ -94,7 +94,7 @@ impl GossipTopic {
     /// Parses `/eth2/{hex digest}/{name}/ssz_snappy`; anything else is `None`.
     pub fn parse(topic: &str) -> Option<Self> {
         let mut parts = topic.split('/');
-        if parts.next()? != "" || parts.next()? != "eth2" {
+        if !parts.next()?.is_empty() || parts.next()? != "eth2" {
             return None;
         }
         let digest = parts.next()?;
@@ -321,6 +321,9 @@ pub struct PeerInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeIdentity {
     pub peer_id: PeerId,
+    /// The discv5 node id (keccak256 of the uncompressed public key), the `NodeID` of
+    /// `compute_subscribed_subnets` and `get_custody_groups`.
+    pub node_id: [u8; 32],
     pub enr: String,
     pub p2p_addresses: Vec<String>,
     pub discovery_addresses: Vec<String>,
@@ -452,6 +455,8 @@ impl NetworkHandle {
 /// full event queue answers requests `ServerError` and never blocks the swarm.
 pub struct NetworkChannels {
     pub handle: NetworkHandle,
+    /// Our discv5 node id (see [`NodeIdentity::node_id`]).
+    pub node_id: [u8; 32],
     pub events: mpsc::Receiver<NetworkEvent>,
     pub gossip: mpsc::Receiver<GossipMessage>,
 }
