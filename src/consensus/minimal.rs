@@ -44,5 +44,5 @@ pub mod fork_choice;
 #[path = "spec/validator.rs"]
 pub mod validator;
 
-pub use beacon_state::{BeaconState, RegistryList};
+pub use beacon_state::{BeaconState, RegistryList, RegistryUpdates};
 pub use containers::*;
