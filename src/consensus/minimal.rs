@@ -48,5 +48,5 @@ pub mod validator;
 #[path = "spec/p2p.rs"]
 pub mod p2p;
 
-pub use beacon_state::{BeaconState, RegistryList};
+pub use beacon_state::{BeaconState, RegistryList, RegistryUpdates};
 pub use containers::*;

@@ -21,10 +21,154 @@ use std::sync::Arc;
 use tree_hash::{TreeHash, TreeHashType};
 
 /// A registry-sized list (one entry per validator) whose pending writes are kept in a
-/// `BTreeMap`: milhouse's default update map is a `Vec<Option<T>>` as long as the highest index
-/// written, so one write near index 2.3M allocated and zeroed ~300 MB (validators) or ~37 MB
-/// (balances, scores) and `apply_updates` scanned all of it.
-pub type RegistryList<T> = List<T, ValidatorRegistryLimit, BTreeMap<usize, T>>;
+/// [`RegistryUpdates`] (a `BTreeMap`): milhouse's default update map is a `Vec<Option<T>>` as
+/// long as the highest index written, so one write near index 2.3M allocated and zeroed ~300 MB
+/// (validators) or ~37 MB (balances, scores) and `apply_updates` scanned all of it.
+pub type RegistryList<T> = List<T, ValidatorRegistryLimit, RegistryUpdates<T>>;
+
+/// Pending writes of a [`RegistryList`]: a `BTreeMap`, plus, while milhouse applies many of
+/// them, a sorted copy that answers its range queries.
+///
+/// Applying updates asks, at every tree node on a path to a written leaf, whether each child's
+/// index range holds a write (two range queries per node). Against a `BTreeMap` each query
+/// searches the map from its root; the epoch's write-back of ~46k scattered inactivity scores
+/// makes ~500k such queries. The sorted copy, built on the first range query of a large map
+/// (the map cannot change while milhouse holds it by shared reference: every change takes
+/// `&mut self` and drops the copy), finds the answer by a short search from where the last
+/// query ended, since the walk visits ranges in near-index order.
+#[derive(Debug)]
+pub struct RegistryUpdates<T> {
+    map: BTreeMap<usize, T>,
+    sorted: std::sync::OnceLock<Vec<(usize, T)>>,
+    /// Position in `sorted` where the last range query started (a search hint only).
+    hint: std::sync::atomic::AtomicUsize,
+}
+
+/// Maps smaller than this answer range queries from the `BTreeMap` itself.
+const SORTED_UPDATES_MIN: usize = 256;
+
+impl<T> Default for RegistryUpdates<T> {
+    fn default() -> Self {
+        RegistryUpdates {
+            map: BTreeMap::new(),
+            sorted: std::sync::OnceLock::new(),
+            hint: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<T: Clone> Clone for RegistryUpdates<T> {
+    fn clone(&self) -> Self {
+        RegistryUpdates {
+            map: self.map.clone(),
+            sorted: std::sync::OnceLock::new(),
+            hint: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for RegistryUpdates<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<T: Clone> RegistryUpdates<T> {
+    /// The map, for a change: the sorted copy no longer holds.
+    fn map_mut(&mut self) -> &mut BTreeMap<usize, T> {
+        self.sorted.take();
+        &mut self.map
+    }
+
+    /// Position of the first entry of `sorted` with index `>= start`, searched outwards from
+    /// `hint`.
+    fn lower_bound(sorted: &[(usize, T)], hint: usize, start: usize) -> usize {
+        let len = sorted.len();
+        let hint = hint.min(len);
+        let below = |i: usize| sorted.get(i).is_some_and(|(k, _)| *k < start);
+        if below(hint) {
+            // Gallop right: find `hi` with sorted[hi] >= start (or len).
+            let (mut lo, mut step) = (hint, 1usize);
+            let mut hi = hint.saturating_add(step).min(len);
+            while hi < len && below(hi) {
+                lo = hi;
+                step = step.saturating_mul(2);
+                hi = hi.saturating_add(step).min(len);
+            }
+            let window = sorted.get(lo..hi).unwrap_or_default();
+            lo.saturating_add(window.partition_point(|(k, _)| *k < start))
+        } else {
+            // sorted[hint] >= start (or hint == len): gallop left.
+            let (mut hi, mut step) = (hint, 1usize);
+            let mut lo = hint.saturating_sub(step);
+            while lo > 0 && !below(lo) {
+                hi = lo;
+                step = step.saturating_mul(2);
+                lo = lo.saturating_sub(step);
+            }
+            let window = sorted.get(lo..hi).unwrap_or_default();
+            lo.saturating_add(window.partition_point(|(k, _)| *k < start))
+        }
+    }
+}
+
+impl<T: Clone> milhouse::UpdateMap<T> for RegistryUpdates<T> {
+    fn get(&self, k: usize) -> Option<&T> {
+        self.map.get(&k)
+    }
+
+    fn get_mut_with<F>(&mut self, k: usize, f: F) -> Option<&mut T>
+    where
+        F: FnOnce(usize) -> Option<T>,
+    {
+        milhouse::UpdateMap::get_mut_with(self.map_mut(), k, f)
+    }
+
+    fn get_cow_with<'a, F>(&'a mut self, k: usize, f: F) -> Option<milhouse::Cow<'a, T>>
+    where
+        F: FnOnce(usize) -> Option<&'a T>,
+        T: 'a,
+    {
+        milhouse::UpdateMap::get_cow_with(self.map_mut(), k, f)
+    }
+
+    fn insert(&mut self, k: usize, value: T) -> Option<T> {
+        self.map_mut().insert(k, value)
+    }
+
+    fn for_each_range<F, E>(&self, start: usize, end: usize, mut f: F) -> Result<(), E>
+    where
+        F: FnMut(usize, &T) -> std::ops::ControlFlow<(), Result<(), E>>,
+    {
+        if self.map.len() < SORTED_UPDATES_MIN {
+            return milhouse::UpdateMap::for_each_range(&self.map, start, end, f);
+        }
+        let sorted = self
+            .sorted
+            .get_or_init(|| self.map.iter().map(|(k, v)| (*k, v.clone())).collect());
+        let hint = self.hint.load(std::sync::atomic::Ordering::Relaxed);
+        let first = Self::lower_bound(sorted, hint, start);
+        self.hint.store(first, std::sync::atomic::Ordering::Relaxed);
+        for (key, value) in sorted.get(first..).unwrap_or_default() {
+            if *key >= end {
+                break;
+            }
+            match f(*key, value) {
+                std::ops::ControlFlow::Continue(res) => res?,
+                std::ops::ControlFlow::Break(()) => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn max_index(&self) -> Option<usize> {
+        self.map.keys().next_back().copied()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
 
 macro_rules! beacon_state {
     ($($(#[$meta:meta])* $field:ident: $ty:ty,)*) => {
@@ -288,5 +432,64 @@ impl TreeHash for BeaconState {
             leaves.extend_from_slice(root.as_slice());
         }
         tree_hash::merkle_root(&leaves, roots.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many scattered writes (sorted copy answering the range queries) and few (the map
+    /// itself) give the same list as writing the values into a `Vec`.
+    #[test]
+    fn registry_updates_apply_like_a_vec() {
+        for (n, stride) in [
+            (5000usize, 7usize),
+            (5000, 1),
+            (5000, 97),
+            (40, 3),
+            (70_001, 13),
+        ] {
+            let mut expected: Vec<u64> = (0..n as u64).collect();
+            let mut list: RegistryList<u64> = List::new(expected.clone()).unwrap();
+            let mut updates = RegistryUpdates::default();
+            for i in (0..n).step_by(stride) {
+                let value = (i as u64).wrapping_mul(31).wrapping_add(5);
+                milhouse::UpdateMap::insert(&mut updates, i, value);
+                expected[i] = value;
+            }
+            list.bulk_update(updates).unwrap();
+            list.apply_updates().unwrap();
+            assert_eq!(list.iter().copied().collect::<Vec<_>>(), expected, "n={n}");
+            // Writes through get_mut, then an append.
+            for i in (1..n).step_by(stride.saturating_mul(3)) {
+                *list.get_mut(i).unwrap() = 1;
+                expected[i] = 1;
+            }
+            list.push(9).unwrap();
+            expected.push(9);
+            list.apply_updates().unwrap();
+            assert_eq!(list.iter().copied().collect::<Vec<_>>(), expected, "n={n}");
+            let fresh: RegistryList<u64> = List::new(expected.clone()).unwrap();
+            assert_eq!(list.tree_hash_root(), fresh.tree_hash_root(), "n={n}");
+        }
+    }
+
+    #[test]
+    fn registry_updates_lower_bound() {
+        let sorted: Vec<(usize, ())> = [2usize, 3, 5, 9, 20, 21, 40]
+            .iter()
+            .map(|&k| (k, ()))
+            .collect();
+        for hint in 0..=sorted.len() + 2 {
+            for start in 0..45 {
+                let expected = sorted.partition_point(|(k, _)| *k < start);
+                assert_eq!(
+                    RegistryUpdates::<()>::lower_bound(&sorted, hint, start),
+                    expected,
+                    "hint {hint} start {start}"
+                );
+            }
+        }
     }
 }
