@@ -1207,8 +1207,14 @@ impl Service {
         let Some(data) = self.peers.get_mut(&peer) else {
             return;
         };
+        let first = data.status.is_none();
         data.status = Some(status.clone());
         data.last_status = Instant::now();
+        if first {
+            // Learn its subnets and custody group count once the handshake is done; pings
+            // tell us later when they change.
+            self.send_internal(peer, Request::MetaData);
+        }
         self.emit(NetworkEvent::PeerStatus { peer, status });
     }
 
