@@ -4,6 +4,7 @@ mod bls;
 mod epoch_processing;
 mod fork;
 mod fork_choice;
+mod networking;
 mod rewards;
 mod sanity_slots;
 mod shuffling;
@@ -40,6 +41,7 @@ pub fn run(case: &Case) -> Outcome {
             sanity_blocks::run(case)
         }
         (_, "electra" | "fulu", "fork_choice") => fork_choice::run(case),
+        (_, "fulu", "networking") => networking::run(case),
         (_, "electra" | "fulu", runner) => {
             Outcome::Skip(format!("runner {runner} not supported yet"))
         }
