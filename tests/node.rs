@@ -68,6 +68,8 @@ impl Node {
             ])
             .arg("--execution-jwt")
             .arg(dir.join("jwt.hex"))
+            // A single node chain: no libp2p port to collide with parallel tests.
+            .arg("--no-network")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
