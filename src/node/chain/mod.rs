@@ -65,6 +65,7 @@ use tree_hash::TreeHash;
 
 pub mod api;
 pub mod duties;
+pub mod gossip;
 pub mod pool;
 pub use pool::*;
 
@@ -198,6 +199,9 @@ pub struct Chain {
     /// The network, once started (unset with `--no-network` and in tests without peers): the
     /// node publishes its own blocks and messages through it.
     pub network: std::sync::OnceLock<crate::network::NetworkHandle>,
+    /// Gossip validation's "first seen" caches (the router validates with them; the node's own
+    /// messages are recorded in them when published).
+    pub gossip_caches: gossip::GossipCaches,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1616,6 +1620,7 @@ pub fn start_chain(
         metrics: ChainMetrics::default(),
         events: EventBus::default(),
         network: std::sync::OnceLock::new(),
+        gossip_caches: gossip::GossipCaches::new(budget),
     });
     writer.chain = Arc::downgrade(&chain);
     if args.single_thread {
