@@ -879,6 +879,9 @@ impl TestPeer {
             .max_transmit_size(10 << 20)
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             .heartbeat_interval(Duration::from_millis(700))
+            // Bounds the test's own send queue (flood messages are ~0.5 MB on the wire): a
+            // full queue fails the publish (counted) instead of growing.
+            .connection_handler_queue_len(64)
             // Ids only need to be unique here; the node computes the spec's id itself.
             .message_id_fn(|m: &gossipsub::Message| {
                 let mut h = Sha256::new();
