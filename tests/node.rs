@@ -52,10 +52,26 @@ struct Node {
 
 impl Node {
     fn start(dir: &Path, genesis: &Path, config: &Path, port: u16) -> Node {
+        // A single node chain: no libp2p port to collide with parallel tests.
+        let args = ["--interop-validators", "0..64", "--no-network"].map(String::from);
+        Node::spawn(&dir.join("node"), dir, genesis, config, port, &args)
+    }
+
+    /// `ember bn` with its data in `datadir`, the Beacon API on `port`, metrics on `port + 1`,
+    /// the execution client on `port + 2`, and `extra` flags.
+    fn spawn(
+        datadir: &Path,
+        dir: &Path,
+        genesis: &Path,
+        config: &Path,
+        port: u16,
+        extra: &[String],
+    ) -> Node {
         let mut child = ember()
-            .args(["bn", "--preset", "minimal", "--interop-validators", "0..64"])
+            .args(["bn", "--preset", "minimal"])
+            .args(extra)
             .arg("--datadir")
-            .arg(dir.join("node"))
+            .arg(datadir)
             .arg("--config")
             .arg(config)
             .arg("--genesis-state")
@@ -263,6 +279,109 @@ fn bn_proposes_justifies_finalizes_and_restarts_from_its_store() {
     );
     let _ = el.kill();
     let _ = el.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The JSON body of a 200 answer (panics otherwise).
+fn api_json(port: u16, path: &str) -> serde_json::Value {
+    let response = http_get(port, path);
+    assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+fn json_u64(value: &serde_json::Value) -> u64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a quoted number: {value}"))
+}
+
+/// Two `ember bn` processes over libp2p on 127.0.0.1: the first runs every validator; the
+/// second (no validators, its own execution client), started once the first is two epochs in,
+/// finds it through `--boot-nodes` (the first's ENR file), range-syncs its chain by
+/// `beacon_blocks_by_range`, reports it as a peer, and agrees on the blocks.
+#[test]
+fn second_node_range_syncs_from_the_first() {
+    let (dir, genesis, config) = setup("rangesync", 1000);
+    // Apart from the other test's ports (20000 + pid % 20000 .. + 2).
+    let base = 40100 + (std::process::id() % 3000) as u16 * 8;
+    // One JWT secret for both nodes and their execution clients (each reads `<dir>/jwt.hex`).
+    for d in [dir.clone(), dir.join("a"), dir.join("b")] {
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("jwt.hex"), format!("0x{}", "a5".repeat(32))).unwrap();
+    }
+    let (a_port, a_p2p, b_port, b_p2p) = (base, base + 3, base + 4, base + 7);
+    let mut el_a = mock_el(&dir.join("a"), a_port + 2);
+    let net = |p2p: u16| {
+        [
+            "--listen-address",
+            "127.0.0.1",
+            "--enr-address",
+            "127.0.0.1",
+            "--port",
+            &p2p.to_string(),
+            "--disable-discovery",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut a_args = net(a_p2p);
+    a_args.extend(["--interop-validators", "0..64"].map(String::from));
+    let mut a = Node::spawn(&dir.join("a"), &dir, &genesis, &config, a_port, &a_args);
+    // Two epochs of 8 one-second slots, then the second node starts.
+    a.wait_for("slot 16", Duration::from_secs(90), |l| {
+        number_after(l, "imported block slot").is_some_and(|s| s >= 16)
+    });
+    let enr = std::fs::read_to_string(dir.join("a").join("network").join("enr"))
+        .expect("the first node's ENR file")
+        .trim()
+        .to_string();
+    assert!(enr.starts_with("enr:"), "{enr}");
+    let a_head = json_u64(&api_json(a_port, "/eth/v1/node/syncing")["data"]["head_slot"]);
+    let mut el_b = mock_el(&dir.join("b"), b_port + 2);
+    let mut b_args = net(b_p2p);
+    b_args.extend(["--boot-nodes".to_string(), enr]);
+    let mut b = Node::spawn(&dir.join("b"), &dir, &genesis, &config, b_port, &b_args);
+    b.wait_for(
+        "blocks imported by range sync",
+        Duration::from_secs(60),
+        |l| number_after(l, "imported block slot").is_some_and(|s| s >= a_head),
+    );
+    // The same block at a synced slot on both.
+    let root = |port: u16, slot: u64| {
+        api_json(port, &format!("/eth/v1/beacon/blocks/{slot}/root"))["data"]["root"].clone()
+    };
+    assert_eq!(root(a_port, a_head), root(b_port, a_head));
+    assert_eq!(root(a_port, 3), root(b_port, 3));
+    // Each lists the other as a connected peer.
+    let a_id = api_json(a_port, "/eth/v1/node/identity")["data"]["peer_id"].clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let peers = api_json(b_port, "/eth/v1/node/peers");
+        let listed = peers["data"].as_array().is_some_and(|l| {
+            l.iter()
+                .any(|p| p["peer_id"] == a_id && p["state"] == "connected")
+        });
+        if listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{peers}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let count = api_json(b_port, "/eth/v1/node/peer_count");
+    assert!(json_u64(&count["data"]["connected"]) >= 1, "{count}");
+    let log = b.kill();
+    assert!(
+        !log.iter().any(|l| l.contains("ERROR")),
+        "{}",
+        log.join("\n")
+    );
+    let _ = a.kill();
+    for el in [&mut el_a, &mut el_b] {
+        let _ = el.kill();
+        let _ = el.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -281,6 +281,19 @@ pub struct PeerCount {
     pub disconnecting: u64,
 }
 
+/// One peer of `/eth/v1/node/peers`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodePeer {
+    pub peer_id: String,
+    /// The ENR when known (`null` otherwise).
+    pub enr: Option<String>,
+    pub last_seen_p2p_address: String,
+    /// `connected`, `connecting`, `disconnected` or `disconnecting`.
+    pub state: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+}
+
 /// `/eth/v1/node/identity` and `/eth/v1/node/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeInfo {

@@ -59,9 +59,8 @@ fn dispatch<B: Backend>(b: &B, req: &Req, seg: &[&str]) -> Res {
         ["eth", "v1", "node", "syncing"] if m == Get => node_syncing(b),
         ["eth", "v1", "node", "identity"] if m == Get => node_identity(b),
         ["eth", "v1", "node", "peer_count"] if m == Get => node_peer_count(b),
-        ["eth", "v1", "node", "peers"] if m == Get => {
-            ok(json!({"data": [], "meta": {"count": "0"}}))
-        }
+        ["eth", "v1", "node", "peers"] if m == Get => node_peers(b),
+        ["eth", "v1", "node", "peers", id] if m == Get => node_peer(b, id),
         ["eth", "v1", "beacon", "genesis"] if m == Get => beacon_genesis(b),
         ["eth", "v1", "beacon", "headers"] if m == Get => beacon_headers(b, req),
         ["eth", "v1", "beacon", "headers", id] if m == Get => beacon_header(b, id),
@@ -223,6 +222,34 @@ fn node_identity<B: Backend>(b: &B) -> Res {
             "custody_group_count": n.custody_group_count.to_string(),
         },
     }}))
+}
+
+fn peer_json(p: &NodePeer) -> Value {
+    json!({
+        "peer_id": p.peer_id,
+        "enr": p.enr,
+        "last_seen_p2p_address": p.last_seen_p2p_address,
+        "state": p.state,
+        "direction": p.direction,
+    })
+}
+
+/// `GET /eth/v1/node/peers` (getPeers).
+fn node_peers<B: Backend>(b: &B) -> Res {
+    let peers = b.peers();
+    let data: Vec<Value> = peers.iter().map(peer_json).collect();
+    ok(json!({"data": data, "meta": {"count": peers.len().to_string()}}))
+}
+
+/// `GET /eth/v1/node/peers/{peer_id}` (getPeer): 404 for a peer the node does not know.
+fn node_peer<B: Backend>(b: &B, id: &str) -> Res {
+    match b.peers().iter().find(|p| p.peer_id == id) {
+        Some(p) => ok(json!({"data": peer_json(p)})),
+        None => Err(Reply::error(
+            404,
+            format!("peer {} not known", truncated(id)),
+        )),
+    }
 }
 
 /// `GET /eth/v1/node/peer_count` (getPeerCount).

@@ -77,6 +77,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Version, identity and peer counts.
     fn node_info(&self) -> NodeInfo;
 
+    /// The peers (`/eth/v1/node/peers`); none without networking.
+    fn peers(&self) -> Vec<NodePeer> {
+        Vec::new()
+    }
+
     /// A new receiver of the node's events (one per SSE subscriber); see [`crate::api::EventBus`].
     fn events(&self) -> tokio::sync::broadcast::Receiver<Event>;
 }

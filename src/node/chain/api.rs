@@ -16,6 +16,17 @@ pub struct ApiBackend {
     pub chain: Arc<Chain>,
 }
 
+impl ApiBackend {
+    /// A copy of the router's view (one short lock; the API never waits on the network).
+    fn view(&self) -> super::network::NetworkView {
+        self.chain
+            .network_view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 impl Backend for ApiBackend {
     fn chain_config(&self) -> &ChainConfig {
         &self.chain.config
@@ -101,22 +112,65 @@ impl Backend for ApiBackend {
         })
     }
 
+    /// Sync distance from the clock; `is_syncing` while range sync runs or, with peers ahead,
+    /// while the head is more than the range-sync tolerance behind the clock. A node without
+    /// networking (or without peers) proposes its own blocks: not syncing.
     fn syncing(&self) -> Result<SyncStatus, BackendError> {
         let s = self.chain.snapshot();
         let current = self.chain.clock.current_slot().unwrap_or(0);
         let distance = current.saturating_sub(s.head_slot);
+        let view = self.view();
+        let peers_ahead = view.sync.target.is_some_and(|t| {
+            t > s
+                .head_slot
+                .saturating_add(super::spec::PRESET.slots_per_epoch)
+        });
         Ok(SyncStatus {
             head_slot: s.head_slot,
             sync_distance: distance,
-            // A single node proposes its own blocks: it is never catching up from peers.
-            is_syncing: false,
+            is_syncing: view.sync.syncing || peers_ahead,
             is_optimistic: s.optimistic,
             el_offline: false,
         })
     }
 
     fn node_info(&self) -> NodeInfo {
-        NodeInfo::without_network(self.chain.config.custody_requirement)
+        let mut info = NodeInfo::without_network(self.chain.config.custody_requirement);
+        let view = self.view();
+        if let Some(id) = &view.identity {
+            info.peer_id = id.peer_id.to_string();
+            info.enr = id.enr.clone();
+            info.p2p_addresses = id.p2p_addresses.clone();
+            info.discovery_addresses = id.discovery_addresses.clone();
+            info.metadata_seq_number = id.metadata.seq_number;
+            info.attnets = format!("0x{}", hex::encode(id.metadata.attnets));
+            info.syncnets = format!("0x{}", hex::encode(id.metadata.syncnets));
+            info.custody_group_count = id.metadata.custody_group_count;
+        }
+        for peer in &view.peers {
+            let count = match peer.state {
+                "connected" => &mut info.peers.connected,
+                "connecting" => &mut info.peers.connecting,
+                "disconnecting" => &mut info.peers.disconnecting,
+                _ => &mut info.peers.disconnected,
+            };
+            *count = count.saturating_add(1);
+        }
+        info
+    }
+
+    fn peers(&self) -> Vec<NodePeer> {
+        self.view()
+            .peers
+            .iter()
+            .map(|p| NodePeer {
+                peer_id: p.peer_id.to_string(),
+                enr: p.enr.clone(),
+                last_seen_p2p_address: p.last_seen_p2p_address.clone(),
+                state: p.state.to_string(),
+                direction: p.direction.to_string(),
+            })
+            .collect()
     }
 
     fn events(&self) -> tokio::sync::broadcast::Receiver<Event> {

@@ -65,6 +65,8 @@ use tree_hash::TreeHash;
 
 pub mod api;
 pub mod duties;
+pub mod gossip;
+pub mod network;
 pub mod pool;
 pub use pool::*;
 
@@ -198,6 +200,12 @@ pub struct Chain {
     /// The network, once started (unset with `--no-network` and in tests without peers): the
     /// node publishes its own blocks and messages through it.
     pub network: std::sync::OnceLock<crate::network::NetworkHandle>,
+    /// Gossip validation's "first seen" caches (the router validates with them; the node's own
+    /// messages are recorded in them when published).
+    pub gossip_caches: gossip::GossipCaches,
+    /// What the router tells the Beacon API (sync state, peers, identity); default (no peers,
+    /// not syncing) with `--no-network`.
+    pub network_view: Mutex<network::NetworkView>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1616,6 +1624,8 @@ pub fn start_chain(
         metrics: ChainMetrics::default(),
         events: EventBus::default(),
         network: std::sync::OnceLock::new(),
+        gossip_caches: gossip::GossipCaches::new(budget),
+        network_view: Mutex::new(network::NetworkView::default()),
     });
     writer.chain = Arc::downgrade(&chain);
     if args.single_thread {
@@ -1832,6 +1842,11 @@ pub async fn run(args: BnArgs, budget: MemoryBudget) -> Result<(), NodeError> {
         api.local_addr(),
         metrics.local_addr()
     );
+    if args.network.no_network {
+        tracing::info!("--no-network: no peers");
+    } else {
+        network::start(&args, chain.clone(), &budget).await?;
+    }
     let clock = tokio::spawn(drive_clock(chain.clone(), duties));
     tokio::select! {
         r = tokio::signal::ctrl_c() => {

@@ -868,6 +868,63 @@ impl BeaconStore {
         })
     }
 
+    /// The canonical chain's blocks (the head's ancestors, finalized ones included: the
+    /// `canonical` index) with `start <= slot < start + count`, at most `max`, in slot order:
+    /// (slot, block root, SSZ bytes). One read transaction, so the list is one consistent
+    /// chain even while the head moves. Serves `beacon_blocks_by_range`.
+    pub fn canonical_blocks_ssz(
+        &self,
+        start: Slot,
+        count: u64,
+        max: usize,
+    ) -> Result<Vec<(Slot, Hash256, Vec<u8>)>> {
+        let end = start.saturating_add(count);
+        if count == 0 || max == 0 {
+            return Ok(Vec::new());
+        }
+        self.db.read(|txn, t| {
+            let (from, to) = (start.to_be_bytes(), end.to_be_bytes());
+            let range = (Bound::Included(&from[..]), Bound::Excluded(&to[..]));
+            let mut out = Vec::new();
+            for entry in t.canonical.range(txn, &range)? {
+                if out.len() >= max {
+                    break;
+                }
+                let (key, value) = entry?;
+                let slot = decode_slot("canonical", key)?;
+                let root = decode_root("canonical", key, value)?;
+                let bytes = t
+                    .blocks
+                    .get(txn, root.as_slice())?
+                    .ok_or(StoreError::UnknownBlock(root))?;
+                out.push((slot, root, decompress("blocks", root.as_slice(), bytes)?));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A stored block's slot and SSZ bytes (any branch). Serves `beacon_blocks_by_root`.
+    pub fn block_ssz(&self, root: &Hash256) -> Result<Option<(Slot, Vec<u8>)>> {
+        self.db.read(|txn, t| {
+            let Some(meta) = get_meta(txn, t, root)? else {
+                return Ok(None);
+            };
+            let Some(bytes) = t.blocks.get(txn, root.as_slice())? else {
+                return Ok(None);
+            };
+            Ok(Some((
+                meta.slot,
+                decompress("blocks", root.as_slice(), bytes)?,
+            )))
+        })
+    }
+
+    /// Whether the block is stored (imported).
+    pub fn has_block(&self, root: &Hash256) -> Result<bool> {
+        self.db
+            .read(|txn, t| Ok(t.block_meta.get(txn, root.as_slice())?.is_some()))
+    }
+
     /// The blocks newer than the finalized one, on every branch: (slot, block root, metadata).
     pub fn hot_blocks(&self) -> Result<Vec<(Slot, Hash256, BlockMeta)>> {
         self.db.read(|txn, t| {
@@ -1305,4 +1362,90 @@ fn set_head(txn: &mut RwTxn, t: &Tables, head: &Hash256) -> Result<()> {
         state_root: head_meta.state_root,
     };
     put_pointer(txn, t, PointerName::Head, &pointer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testchain::{run_writer, synthetic_state, WriterPlan};
+    use super::*;
+    use crate::consensus::preset::PresetName;
+
+    /// The by-range and by-root lookups on a chain with forks, skipped slots and finality:
+    /// exactly the head's ancestors in the range, finalized ones included, bytes that decode to
+    /// the block with that root.
+    #[test]
+    fn canonical_range_and_root_lookups() {
+        if spec::PRESET.name != PresetName::Minimal {
+            return; // One preset is enough (the mainnet one would build 32-slot epochs).
+        }
+        let dir = std::env::temp_dir().join(format!("ember-store-lookup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let chain = ChainConfig::for_preset(PresetName::Minimal).with_forks_at_genesis();
+        let store =
+            BeaconStore::open(&dir, StoreConfig::new(&MemoryBudget::default()), chain).unwrap();
+        let plan = WriterPlan {
+            seed: 3,
+            until_slot: 60,
+            deposit_every: 0,
+            fork_one_in: 4,
+            skip_one_in: 5,
+        };
+        run_writer(
+            &store,
+            || synthetic_state(store.chain_config(), 32),
+            &plan,
+            |_, _, _| {},
+        )
+        .unwrap();
+        let head = store.pointer(PointerName::Head).unwrap();
+        let finalized = store.pointer(PointerName::Finalized).unwrap();
+        assert!(finalized.slot > 8, "the chain finalized: {finalized:?}");
+        // The head's ancestors by walking parent links.
+        let mut ancestors = Vec::new();
+        let mut root = head.block_root;
+        while let Some(meta) = store.block_meta(&root).unwrap() {
+            ancestors.push((meta.slot, root));
+            if meta.slot == 0 {
+                break;
+            }
+            root = meta.parent_root;
+        }
+        ancestors.reverse();
+        let all = store.canonical_blocks_ssz(0, head.slot + 10, 1000).unwrap();
+        let listed: Vec<(Slot, Hash256)> = all.iter().map(|(s, r, _)| (*s, *r)).collect();
+        assert_eq!(listed, ancestors);
+        for (slot, root, ssz) in &all {
+            let block = SignedBeaconBlock::from_ssz_bytes(ssz).unwrap();
+            assert_eq!(block.message.slot, *slot);
+            assert_eq!(block.message.tree_hash_root(), *root);
+            assert_eq!(store.block_ssz(root).unwrap(), Some((*slot, ssz.clone())));
+            assert!(store.has_block(root).unwrap());
+        }
+        // A window across the finalized slot, bounded by count and by max.
+        let from = finalized.slot - 4;
+        let window = store.canonical_blocks_ssz(from, 8, 1000).unwrap();
+        let expected: Vec<Slot> = ancestors
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|s| (from..from + 8).contains(s))
+            .collect();
+        assert_eq!(
+            window.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(store.canonical_blocks_ssz(0, 1000, 3).unwrap().len(), 3);
+        assert!(store
+            .canonical_blocks_ssz(head.slot + 1, 10, 10)
+            .unwrap()
+            .is_empty());
+        assert!(store.canonical_blocks_ssz(5, 0, 10).unwrap().is_empty());
+        assert!(store
+            .canonical_blocks_ssz(u64::MAX - 1, u64::MAX, 10)
+            .unwrap()
+            .is_empty());
+        let unknown = Hash256::repeat_byte(0xee);
+        assert_eq!(store.block_ssz(&unknown).unwrap(), None);
+        assert!(!store.has_block(&unknown).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
