@@ -1,18 +1,24 @@
 //! The in-process validator client: the node's side of `validator::{preset}::BeaconNodeInterface`
 //! ([`ChainNode`]) and the duty service driven by the slot clock ([`ValidatorDuties`]).
 
+use super::gossip::publish;
 use super::vc::{BeaconNodeInterface, ValidatorService};
 use super::{spec, Chain, Duties};
 use crate::consensus::primitives::*;
+use crate::network::GossipKind;
 use crate::node::clock::SlotPhase;
 use crate::validator::BeaconNodeError;
-use spec::transition::helpers::{compute_start_slot_at_epoch, get_current_epoch};
+use spec::transition::helpers::{
+    compute_epoch_at_slot, compute_start_slot_at_epoch, get_committee_count_per_slot,
+    get_current_epoch,
+};
 use spec::transition::slot::process_slots;
 use spec::{
     Attestation, AttestationData, BLSSignature, BeaconBlock, BeaconState, Bytes32,
     SignedAggregateAndProof, SignedBeaconBlock, SignedContributionAndProof, SingleAttestation,
     SyncCommitteeContribution, SyncCommitteeMessage,
 };
+use ssz::Encode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -79,12 +85,22 @@ impl BeaconNodeInterface for ChainNode {
             .map_err(err)
     }
 
+    /// Imports the block, then publishes it (and records it as seen, so a copy from a peer is
+    /// a duplicate).
     async fn publish_block(&self, block: SignedBeaconBlock) -> Result<(), BeaconNodeError> {
+        let block = Arc::new(block);
+        self.0.import_block(block.clone()).await.map_err(err)?;
         self.0
-            .import_block(Arc::new(block))
-            .await
-            .map(|_| ())
-            .map_err(err)
+            .gossip_caches
+            .record_block(block.message.proposer_index, block.message.slot);
+        publish(
+            &self.0,
+            GossipKind::BeaconBlock,
+            block.as_ssz_bytes(),
+            false,
+        )
+        .await;
+        Ok(())
     }
 
     async fn attestation_data(
@@ -101,9 +117,40 @@ impl BeaconNodeInterface for ChainNode {
     ) -> Result<(), BeaconNodeError> {
         let results = self
             .0
-            .publish_attestations(attestations)
+            .publish_attestations(attestations.clone())
             .await
             .map_err(err)?;
+        // The verified ones go out on their subnet (`compute_subnet_for_attestation`); the node
+        // joins that subnet, its committee's aggregator's.
+        let state = self.0.snapshot().head_state.clone();
+        for (attestation, result) in attestations.iter().zip(&results) {
+            if result.is_err() {
+                continue;
+            }
+            let data = &attestation.data;
+            let epoch = compute_epoch_at_slot(data.slot);
+            self.0
+                .gossip_caches
+                .record_attestation(attestation.attester_index, data.slot, epoch);
+            let committees = get_committee_count_per_slot(&state, epoch);
+            match spec::p2p::compute_subnet_for_attestation(
+                &self.0.config,
+                committees,
+                data.slot,
+                attestation.committee_index,
+            ) {
+                Ok(subnet) => {
+                    publish(
+                        &self.0,
+                        GossipKind::BeaconAttestation(subnet),
+                        attestation.as_ssz_bytes(),
+                        true,
+                    )
+                    .await
+                }
+                Err(e) => tracing::warn!(error = %e, "attestation subnet"),
+            }
+        }
         report("attestations", &results)
     }
 
@@ -122,7 +169,23 @@ impl BeaconNodeInterface for ChainNode {
         &self,
         aggregates: Vec<SignedAggregateAndProof>,
     ) -> Result<(), BeaconNodeError> {
-        let results = self.0.publish_aggregates(aggregates).await.map_err(err)?;
+        let results = self
+            .0
+            .publish_aggregates(aggregates.clone())
+            .await
+            .map_err(err)?;
+        for (aggregate, result) in aggregates.iter().zip(&results) {
+            if result.is_ok() {
+                self.0.gossip_caches.record_aggregate(aggregate);
+                publish(
+                    &self.0,
+                    GossipKind::BeaconAggregateAndProof,
+                    aggregate.as_ssz_bytes(),
+                    false,
+                )
+                .await;
+            }
+        }
         report("aggregates", &results)
     }
 
@@ -136,9 +199,30 @@ impl BeaconNodeInterface for ChainNode {
     ) -> Result<(), BeaconNodeError> {
         let results = self
             .0
-            .publish_sync_committee_messages(messages)
+            .publish_sync_committee_messages(messages.clone())
             .await
             .map_err(err)?;
+        // Each on every subnet of the member's positions (altair validator.md
+        // `compute_subnets_for_sync_committee`); the node joins those subnets.
+        let state = self.0.snapshot().head_state.clone();
+        for (message, result) in messages.iter().zip(&results) {
+            if result.is_err() {
+                continue;
+            }
+            let subnets =
+                spec::p2p::compute_subnets_for_sync_committee(&state, message.validator_index)
+                    .unwrap_or_default();
+            for subnet in subnets {
+                self.0.gossip_caches.record_sync_message(message, subnet);
+                publish(
+                    &self.0,
+                    GossipKind::SyncCommittee(subnet),
+                    message.as_ssz_bytes(),
+                    true,
+                )
+                .await;
+            }
+        }
         report("sync committee messages", &results)
     }
 
@@ -159,9 +243,21 @@ impl BeaconNodeInterface for ChainNode {
     ) -> Result<(), BeaconNodeError> {
         let results = self
             .0
-            .publish_contributions(contributions)
+            .publish_contributions(contributions.clone())
             .await
             .map_err(err)?;
+        for (contribution, result) in contributions.iter().zip(&results) {
+            if result.is_ok() {
+                self.0.gossip_caches.record_contribution(contribution);
+                publish(
+                    &self.0,
+                    GossipKind::SyncCommitteeContributionAndProof,
+                    contribution.as_ssz_bytes(),
+                    false,
+                )
+                .await;
+            }
+        }
         report("contributions", &results)
     }
 }
