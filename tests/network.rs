@@ -799,7 +799,10 @@ fn snappy_raw(ssz: &[u8]) -> Vec<u8> {
 
 #[derive(NetworkBehaviour)]
 struct PeerBehaviour {
-    gossipsub: gossipsub::Behaviour,
+    gossipsub: gossipsub::Behaviour<
+        gossipsub::IdentityTransform,
+        gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
+    >,
     status: request_response::Behaviour<RawCodec>,
     ping: request_response::Behaviour<RawCodec>,
     metadata: request_response::Behaviour<RawCodec>,
@@ -900,9 +903,16 @@ impl TestPeer {
             )
             .expect("tcp")
             .with_behaviour(|_| PeerBehaviour {
-                gossipsub: gossipsub::Behaviour::new(
+                // libp2p's default subscription filter takes at most 100 subscriptions per
+                // RPC; a node with every subnet announces ~200 topics at once.
+                gossipsub: gossipsub::Behaviour::new_with_subscription_filter(
                     gossipsub::MessageAuthenticity::Anonymous,
                     gossip_config,
+                    gossipsub::MaxCountSubscriptionFilter {
+                        filter: gossipsub::AllowAllSubscriptionFilter {},
+                        max_subscribed_topics: 1024,
+                        max_subscriptions_per_request: 1024,
+                    },
                 )
                 .expect("gossipsub"),
                 status: rpc(STATUS),
