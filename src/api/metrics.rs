@@ -8,7 +8,8 @@
 
 use crate::consensus::primitives::{Epoch, Hash256, Slot};
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +100,13 @@ pub struct Metrics {
     pub ember_store_replayed_blocks: IntGauge,
     pub ember_fork_choice_nodes: IntGauge,
     pub ember_sse_subscribers: IntGauge,
+    /// Gossip messages by topic kind (subnet numbers dropped, so at most 10 kinds) and outcome:
+    /// `received`, `accepted`, `ignored`, `rejected`, `dropped` (gossip queue full).
+    pub ember_gossip_messages_total: IntCounterVec,
+    /// Inbound req/resp requests refused by the per-peer rate limiter.
+    pub ember_rpc_rate_limited_total: IntCounter,
+    /// Peers banned by the peer manager.
+    pub ember_peers_banned_total: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -155,7 +163,27 @@ impl Metrics {
         registry
             .register(Box::new(cpu.clone()))
             .expect("unique metric name");
+        let gossip = IntCounterVec::new(
+            Opts::new(
+                "ember_gossip_messages_total",
+                "Gossip messages by topic kind and outcome",
+            ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric name");
+        registry
+            .register(Box::new(gossip.clone()))
+            .expect("unique metric name");
         let metrics = Metrics {
+            ember_gossip_messages_total: gossip,
+            ember_rpc_rate_limited_total: int_counter!(
+                "ember_rpc_rate_limited_total",
+                "Inbound req/resp requests refused by the per-peer rate limiter"
+            ),
+            ember_peers_banned_total: int_counter!(
+                "ember_peers_banned_total",
+                "Peers banned by the peer manager"
+            ),
             libp2p_peers: int_gauge!("libp2p_peers", "Tracks the total number of libp2p peers"),
             beacon_slot: int_gauge!(
                 "beacon_slot",

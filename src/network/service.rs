@@ -56,6 +56,12 @@ const MAX_CONCURRENT_STREAMS: usize = 32;
 /// The command queue: the node awaits a free slot (back-pressure on the node, never on the
 /// swarm). Sized for a burst of validations.
 const COMMAND_QUEUE: usize = 1024;
+/// Delivered gossip messages awaiting the node's verdict, remembered for the per-kind
+/// outcome counters (the node answers each; entries it never answers are forgotten oldest
+/// first beyond this many).
+const MAX_AWAITING_VERDICT: usize = 16_384;
+/// The least time between two discv5 queries (a query of a small network ends at once).
+const DISCOVERY_INTERVAL: Duration = Duration::from_secs(2);
 /// Idle connections (no streams) are closed after this long; gossipsub keeps useful ones busy.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -155,6 +161,32 @@ struct Service {
     boot_dials: Vec<(PeerId, Multiaddr)>,
     subscribed: HashSet<GossipTopic>,
     listen_addrs: Vec<Multiaddr>,
+    awaiting_verdict: HashMap<Vec<u8>, &'static str>,
+    verdict_order: VecDeque<Vec<u8>>,
+    next_query: Instant,
+}
+
+/// The metric label of a topic kind (subnets folded together: bounded cardinality).
+fn kind_label(kind: GossipKind) -> &'static str {
+    match kind {
+        GossipKind::BeaconBlock => "beacon_block",
+        GossipKind::BeaconAggregateAndProof => "beacon_aggregate_and_proof",
+        GossipKind::BeaconAttestation(_) => "beacon_attestation",
+        GossipKind::VoluntaryExit => "voluntary_exit",
+        GossipKind::ProposerSlashing => "proposer_slashing",
+        GossipKind::AttesterSlashing => "attester_slashing",
+        GossipKind::SyncCommitteeContributionAndProof => "sync_committee_contribution_and_proof",
+        GossipKind::SyncCommittee(_) => "sync_committee",
+        GossipKind::BlsToExecutionChange => "bls_to_execution_change",
+        GossipKind::DataColumnSidecar(_) => "data_column_sidecar",
+    }
+}
+
+fn count_gossip(kind: &str, outcome: &str) {
+    Metrics::global()
+        .ember_gossip_messages_total
+        .with_label_values(&[kind, outcome])
+        .inc();
 }
 
 pub(super) async fn start(
@@ -376,6 +408,9 @@ pub(super) async fn start(
         boot_dials,
         subscribed: HashSet::new(),
         listen_addrs,
+        awaiting_verdict: HashMap::new(),
+        verdict_order: VecDeque::new(),
+        next_query: Instant::now(),
     };
     service.subscribe(&config.topics);
     service.dial_boot_nodes();
@@ -634,6 +669,8 @@ impl Service {
                 );
             return;
         };
+        let kind = kind_label(topic.kind);
+        count_gossip(kind, "received");
         let id = MessageId(message_id.0.clone());
         let delivered = self.gossip_tx.try_send(GossipMessage {
             peer: propagation_source,
@@ -644,6 +681,7 @@ impl Service {
         if delivered.is_err() {
             // Queue full (or the node gone): drop it and let gossipsub forget it, unpenalised.
             tracing::debug!(topic = %topic, "gossip queue full: message ignored");
+            count_gossip(kind, "dropped");
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -652,6 +690,24 @@ impl Service {
                     &propagation_source,
                     gossipsub::MessageAcceptance::Ignore,
                 );
+        } else {
+            while self.awaiting_verdict.len() >= MAX_AWAITING_VERDICT {
+                match self.verdict_order.pop_front() {
+                    Some(old) => {
+                        self.awaiting_verdict.remove(&old);
+                    }
+                    None => {
+                        self.awaiting_verdict.clear();
+                    }
+                }
+            }
+            if self
+                .awaiting_verdict
+                .insert(message_id.0.clone(), kind)
+                .is_none()
+            {
+                self.verdict_order.push_back(message_id.0);
+            }
         }
     }
 
@@ -685,11 +741,24 @@ impl Service {
                 peer,
                 acceptance,
             } => {
-                let acceptance = match acceptance {
-                    MessageAcceptance::Accept => gossipsub::MessageAcceptance::Accept,
-                    MessageAcceptance::Ignore => gossipsub::MessageAcceptance::Ignore,
-                    MessageAcceptance::Reject => gossipsub::MessageAcceptance::Reject,
+                let kind = self
+                    .awaiting_verdict
+                    .remove(&message_id.0)
+                    .unwrap_or("unknown");
+                if self.verdict_order.front() == Some(&message_id.0) {
+                    self.verdict_order.pop_front();
+                } else if self.awaiting_verdict.len() < self.verdict_order.len() / 2 {
+                    // Out-of-order verdicts leave stale ids in the order list; compact now and
+                    // then (amortised O(1)).
+                    let verdicts = &self.awaiting_verdict;
+                    self.verdict_order.retain(|id| verdicts.contains_key(id));
+                }
+                let (acceptance, outcome) = match acceptance {
+                    MessageAcceptance::Accept => (gossipsub::MessageAcceptance::Accept, "accepted"),
+                    MessageAcceptance::Ignore => (gossipsub::MessageAcceptance::Ignore, "ignored"),
+                    MessageAcceptance::Reject => (gossipsub::MessageAcceptance::Reject, "rejected"),
                 };
+                count_gossip(kind, outcome);
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
@@ -800,6 +869,7 @@ impl Service {
             return;
         }
         tracing::info!(peer = %peer, reason, "banning peer");
+        Metrics::global().ember_peers_banned_total.inc();
         self.swarm.behaviour_mut().peers.ban(peer, BAN_DURATION);
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         if let (Some(d), Some(node_id)) = (&self.discv5, peer_node_id(&peer)) {
@@ -901,9 +971,13 @@ impl Service {
         let Some(d) = &self.discv5 else {
             return;
         };
-        if self.discovery_query.is_some() || self.peers.len() >= self.target_peers {
+        if self.discovery_query.is_some()
+            || self.peers.len() >= self.target_peers
+            || Instant::now() < self.next_query
+        {
             return;
         }
+        self.next_query = Instant::now() + DISCOVERY_INTERVAL;
         let digest = self.fork_digest;
         let predicate = Box::new(move |enr: &Enr| {
             enr_util::enr_eth2(enr).is_some_and(|eth2| eth2.get(..4) == Some(digest.as_slice()))
@@ -1148,6 +1222,7 @@ impl Service {
         let cost = request_max_chunks(&request).max(1);
         if !self.limiter.allow(peer, protocol, cost, Instant::now()) {
             tracing::debug!(peer = %peer, ?protocol, cost, "rate limited");
+            Metrics::global().ember_rpc_rate_limited_total.inc();
             self.respond(
                 protocol,
                 channel,

@@ -267,3 +267,191 @@ async fn two_nodes_handshake_gossip_and_req_resp_and_refuse_other_network() {
         .iter()
         .any(|p| p.peer_id == id_b.peer_id && p.state == "connected"));
 }
+
+/// Waits until `node` sees `peer` in state `state`, within `secs`.
+async fn wait_peer_state(node: &NetworkHandle, peer: PeerId, state: &str, secs: u64) -> bool {
+    tokio::time::timeout(Duration::from_secs(secs), async {
+        loop {
+            let peers = node.peers().await.expect("peers");
+            if peers.iter().any(|p| p.peer_id == peer && p.state == state) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn rate_limits_and_bans_refuse_reconnection() {
+    let digest = ForkDigest::from([0x11, 0x22, 0x33, 0x44]);
+    let mut config_a = config("ban-a", digest, vec![]);
+    config_a.disable_discovery = true;
+    let mut a = start(config_a, status(digest, 1)).await.expect("a starts");
+    let id_a = a.handle.identity().await.expect("identity");
+    let addr_a = id_a.p2p_addresses.first().expect("a listens").clone();
+    let mut config_b = config("ban-b", digest, vec![addr_a]);
+    config_b.disable_discovery = true;
+    let b = start(config_b, status(digest, 1)).await.expect("b starts");
+    let id_b = b.handle.identity().await.expect("identity");
+    wait_event(&mut a.events, 10, |e| match e {
+        NetworkEvent::PeerStatus { peer, .. } if peer == id_b.peer_id => Some(()),
+        _ => None,
+    })
+    .await
+    .expect("handshake");
+
+    // Ping quota: 2 per 10 s; the third is refused with an error response.
+    for _ in 0..2 {
+        b.handle
+            .request(id_a.peer_id, Request::Ping(0))
+            .await
+            .expect("ping within quota");
+    }
+    match b.handle.request(id_a.peer_id, Request::Ping(0)).await {
+        Err(RpcError::ErrorResponse { code, message }) => {
+            assert_eq!(code, RpcErrorCode::ResourceUnavailable);
+            assert!(message.contains("rate limited"), "{message}");
+        }
+        other => panic!("expected a rate-limit error, got {other:?}"),
+    }
+    // An over-limit request is refused by the responder (InvalidRequest), not forwarded.
+    match b
+        .handle
+        .request(
+            id_a.peer_id,
+            Request::BlocksByRange(BlocksByRangeRequest {
+                start_slot: 0,
+                count: 129,
+                step: 1,
+            }),
+        )
+        .await
+    {
+        Err(RpcError::ErrorResponse { code, .. }) => {
+            assert_eq!(code, RpcErrorCode::InvalidRequest)
+        }
+        other => panic!("expected InvalidRequest, got {other:?}"),
+    }
+
+    // Both status exchanges (B's request, A's request) have long completed: forget them.
+    while a.events.try_recv().is_ok() {}
+    // A Fatal report bans B: disconnected, and its re-dials (every second, as a boot node)
+    // are refused for the ban period.
+    let banned_before = crate::api::metrics::Metrics::global()
+        .ember_peers_banned_total
+        .get();
+    a.handle
+        .report_peer(id_b.peer_id, PeerAction::Fatal, "test")
+        .await
+        .expect("report");
+    assert!(
+        wait_peer_state(&a.handle, id_b.peer_id, "disconnected", 10).await,
+        "b disconnected"
+    );
+    assert!(
+        crate::api::metrics::Metrics::global()
+            .ember_peers_banned_total
+            .get()
+            > banned_before
+    );
+    assert!(
+        !wait_peer_state(&a.handle, id_b.peer_id, "connected", 3).await,
+        "b's reconnection refused"
+    );
+    while let Ok(event) = a.events.try_recv() {
+        if let NetworkEvent::PeerStatus { peer, .. } = event {
+            assert_ne!(peer, id_b.peer_id, "no handshake with a banned peer");
+        }
+    }
+}
+
+#[tokio::test]
+async fn discovery_finds_peers_beyond_the_boot_node() {
+    let digest = ForkDigest::from([0x55, 0x66, 0x77, 0x88]);
+    let a = start(config("disc-a", digest, vec![]), status(digest, 1))
+        .await
+        .expect("a starts");
+    let enr_a = a.handle.identity().await.expect("identity").enr;
+    let b = start(
+        config("disc-b", digest, vec![enr_a.clone()]),
+        status(digest, 1),
+    )
+    .await
+    .expect("b starts");
+    let id_b = b.handle.identity().await.expect("identity");
+    // Let B's discv5 talk to A so that A's table holds B.
+    assert!(
+        wait_peer_state(
+            &b.handle,
+            a.handle.identity().await.expect("id").peer_id,
+            "connected",
+            10
+        )
+        .await
+    );
+    let c = start(config("disc-c", digest, vec![enr_a]), status(digest, 1))
+        .await
+        .expect("c starts");
+    // C was only told about A: it finds B through discv5 and connects to it.
+    assert!(
+        wait_peer_state(&c.handle, id_b.peer_id, "connected", 30).await,
+        "c discovers and dials b"
+    );
+}
+
+#[tokio::test]
+async fn full_gossip_queue_drops_messages() {
+    let digest = ForkDigest::from([0x99, 0x88, 0x77, 0x66]);
+    let mut config_a = config("q-a", digest, vec![]);
+    config_a.disable_discovery = true;
+    let a = start(config_a, status(digest, 1)).await.expect("a starts");
+    let id_a = a.handle.identity().await.expect("identity");
+    let mut config_b = config("q-b", digest, vec![id_a.p2p_addresses[0].clone()]);
+    config_b.disable_discovery = true;
+    config_b.gossip_queue = 1;
+    let mut b = start(config_b, status(digest, 1)).await.expect("b starts");
+    assert!(
+        wait_peer_state(
+            &a.handle,
+            b.handle.identity().await.expect("id").peer_id,
+            "connected",
+            10
+        )
+        .await
+    );
+    let dropped = || {
+        crate::api::metrics::Metrics::global()
+            .ember_gossip_messages_total
+            .with_label_values(&["voluntary_exit", "dropped"])
+            .get()
+    };
+    let before = dropped();
+    // B subscribes late; A publishes until B's queue (1 slot, never drained) overflows.
+    let topic = GossipTopic::new(digest, GossipKind::VoluntaryExit);
+    b.handle
+        .commands
+        .send(NetworkCommand::Subscribe(vec![topic]))
+        .await
+        .expect("subscribe");
+    let overflowed = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut i = 0u32;
+        while dropped() == before {
+            i += 1;
+            a.handle
+                .publish(topic, format!("exit {i}").into_bytes())
+                .await
+                .expect("publish");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        overflowed.is_ok(),
+        "messages beyond the queue are dropped and counted"
+    );
+    // Exactly one message sits in the queue.
+    assert!(b.gossip.try_recv().is_ok());
+    assert!(b.gossip.try_recv().is_err());
+}

@@ -428,7 +428,8 @@ mod tests {
         b[6] = 0xab;
         b[7] = 0xcd;
         b[8] = 0xef; // 0xabcdef << 200
-        let cases: [([u8; 32], u64, [u64; 2], [u64; 2]); 3] = [
+        type Case = ([u8; 32], u64, [u64; 2], [u64; 2]);
+        let cases: [Case; 3] = [
             (a, 100, [27, 28], [41, 42]),
             (b, 7, [49, 50], [62, 63]),
             ([0u8; 32], 0, [49, 50], [62, 63]),
@@ -449,13 +450,55 @@ mod tests {
     }
 
     #[test]
+    fn sidecar_structure_and_kzg_proofs() {
+        use super::super::{DataColumnSidecar, KZGCommitment, KZGProof};
+        // The zero blob: commitment and every proof are the point at infinity, every cell is
+        // zero (its polynomial is zero everywhere).
+        let mut infinity = [0u8; 48];
+        infinity[0] = 0xc0;
+        let sidecar = DataColumnSidecar {
+            index: 5,
+            kzg_commitments: ssz_types::VariableList::new(vec![KZGCommitment::from(infinity); 2])
+                .unwrap(),
+            kzg_proofs: ssz_types::VariableList::new(vec![KZGProof::from(infinity); 2]).unwrap(),
+            column: ssz_types::VariableList::new(vec![Default::default(); 2]).unwrap(),
+            ..Default::default()
+        };
+        let config = config();
+        assert!(verify_data_column_sidecar(&config, &sidecar));
+        assert!(verify_data_column_sidecar_kzg_proofs(&sidecar));
+        // A cell that is not the polynomial's evaluation (a valid field element, 1, in its
+        // first slot) fails.
+        let mut bad = sidecar.clone();
+        let mut cell = bad.column[1].to_vec();
+        cell[31] = 1;
+        bad.column[1] = ssz_types::FixedVector::new(cell).unwrap();
+        assert!(!verify_data_column_sidecar_kzg_proofs(&bad));
+        // Structure: index out of range, no commitments, fewer proofs than commitments.
+        let mut bad = sidecar.clone();
+        bad.index = PRESET.number_of_columns;
+        assert!(!verify_data_column_sidecar(&config, &bad));
+        let mut bad = sidecar.clone();
+        bad.kzg_commitments = Default::default();
+        assert!(!verify_data_column_sidecar(&config, &bad));
+        let mut bad = sidecar.clone();
+        bad.kzg_proofs = ssz_types::VariableList::new(vec![KZGProof::from(infinity)]).unwrap();
+        assert!(!verify_data_column_sidecar(&config, &bad));
+    }
+
+    #[test]
     fn sidecar_inclusion_proof_against_the_body_root() {
         use super::super::{BeaconBlockBody, DataColumnSidecar, KZGCommitment};
         use tree_hash::TreeHash;
-        let mut body = BeaconBlockBody::default();
-        body.graffiti = Hash256::repeat_byte(9);
-        body.blob_kzg_commitments =
-            ssz_types::VariableList::new(vec![KZGCommitment::repeat_byte(3); 2]).unwrap();
+        let body = BeaconBlockBody {
+            graffiti: Hash256::repeat_byte(9),
+            blob_kzg_commitments: ssz_types::VariableList::new(vec![
+                KZGCommitment::repeat_byte(3);
+                2
+            ])
+            .unwrap(),
+            ..Default::default()
+        };
         // The body's 13 field roots, padded to 16 leaves.
         let fields = [
             body.randao_reveal.tree_hash_root(),
@@ -484,10 +527,12 @@ mod tests {
         assert_eq!(h(&level3[0], &level3[1]), body.tree_hash_root());
         // Leaf 11: siblings 10, (8,9), (12..15), (0..7).
         let branch = vec![fields[10], level1[4], level2[3], level3[0]];
-        let mut sidecar = DataColumnSidecar::default();
-        sidecar.kzg_commitments = body.blob_kzg_commitments.clone();
+        let mut sidecar = DataColumnSidecar {
+            kzg_commitments: body.blob_kzg_commitments.clone(),
+            kzg_commitments_inclusion_proof: ssz_types::FixedVector::new(branch).unwrap(),
+            ..Default::default()
+        };
         sidecar.signed_block_header.message.body_root = body.tree_hash_root();
-        sidecar.kzg_commitments_inclusion_proof = ssz_types::FixedVector::new(branch).unwrap();
         assert!(verify_data_column_sidecar_inclusion_proof(&sidecar));
         // Another commitment list, or another body, fails.
         let mut other = sidecar.clone();

@@ -294,6 +294,9 @@ struct Seen {
 /// through an epoch transition is the expensive part of validating an attestation).
 type AdvancedState = (Root, Epoch, Arc<BeaconState>);
 
+/// A sync committee (by its aggregate pubkey) and its members' validator indices.
+type SyncIndices = (spec::BLSPubkey, Arc<Vec<ValidatorIndex>>);
+
 /// The "first seen" caches of gossip validation, bounded from the memory budget. Cheap to
 /// clone (shared).
 #[derive(Debug, Clone)]
@@ -302,7 +305,7 @@ pub struct GossipCaches {
     advanced: Arc<Mutex<Option<AdvancedState>>>,
     /// The sync committee's validator indices, keyed by the committee's aggregate pubkey (an
     /// index lookup by pubkey is a scan of the registry; the committee changes once a period).
-    sync_indices: Arc<Mutex<Option<(spec::BLSPubkey, Arc<Vec<ValidatorIndex>>)>>>,
+    sync_indices: Arc<Mutex<Option<SyncIndices>>>,
     /// Topics the node subscribed to for its validators' duties (subscribed once).
     duty_topics: Arc<Mutex<HashSet<GossipKind>>>,
 }
@@ -610,7 +613,9 @@ impl Check {
     }
 }
 
-/// A message past its pre-signature checks, with what the later passes need.
+/// A message past its pre-signature checks, with what the later passes need. (Variants differ
+/// in size; each lives for one batch and is moved once, so boxing would only add allocations.)
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Block(Arc<SignedBeaconBlock>),
     Attestation {
@@ -642,6 +647,7 @@ enum Item {
     Column(Box<DataColumnSidecar>),
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     Done(GossipOutcome),
     Checked { item: Item, checks: Vec<Check> },

@@ -730,6 +730,20 @@ impl Router {
         }
     }
 
+    /// A claimed head slot no later than the clock allows (one slot of disparity): a peer
+    /// claiming a head in the future would otherwise set a target range sync never reaches.
+    fn plausible_slot(&self, slot: Slot) -> Slot {
+        let now = self.chain.clock.current_slot().unwrap_or(0);
+        slot.min(now.saturating_add(1))
+    }
+
+    fn plausible(&self, status: StatusMessage) -> StatusMessage {
+        StatusMessage {
+            head_slot: self.plausible_slot(status.head_slot),
+            ..status
+        }
+    }
+
     fn report(&self, peer: PeerId, action: PeerAction, reason: &'static str) {
         if self
             .handle
@@ -759,7 +773,7 @@ impl Router {
                     return;
                 }
                 tracing::debug!(%peer, head_slot = status.head_slot, finalized_epoch = status.finalized_epoch, "peer status");
-                self.range.add_peer(peer, &status);
+                self.range.add_peer(peer, &self.plausible(status));
                 self.poll_range();
             }
             NetworkEvent::PeerDisconnected { peer } => {
@@ -866,11 +880,13 @@ impl Router {
                 .await;
             match outcome {
                 GossipOutcome::AcceptBlock(block) => {
-                    self.range.note_head(&peer, block.message.slot);
+                    self.range
+                        .note_head(&peer, self.plausible_slot(block.message.slot));
                     self.submit(block, Source::Gossip(peer));
                 }
                 GossipOutcome::UnknownParent(block) => {
-                    self.range.note_head(&peer, block.message.slot);
+                    self.range
+                        .note_head(&peer, self.plausible_slot(block.message.slot));
                     self.quarantine_block(block, Some(peer));
                 }
                 GossipOutcome::Reject(reason, action) => {
@@ -1004,13 +1020,14 @@ impl Router {
                         );
                         continue;
                     }
-                    self.range.note_head(&peer, block.message.slot);
+                    self.range
+                        .note_head(&peer, self.plausible_slot(block.message.slot));
                     self.submit(block, Source::Lookup(peer));
                 }
             }
             Done::Status { peer, status } => {
                 if self.status_is_relevant(&status) {
-                    self.range.add_peer(peer, &status);
+                    self.range.add_peer(peer, &self.plausible(status));
                     self.poll_range();
                 }
             }

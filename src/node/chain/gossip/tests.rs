@@ -723,3 +723,295 @@ fn seen_caches_are_bounded_and_pruned() {
         ((256u64 << 20) * 50 / 1000 / 4 / 2 / SEEN_KEY_BYTES) as usize
     );
 }
+
+#[tokio::test]
+async fn attester_slashings_and_bls_changes() {
+    let t = TestChain::new();
+    let state = t.state();
+    // A double vote by validator 7: same target epoch, different block roots.
+    let indexed = |root: u8| {
+        let mut data = t.data(1);
+        data.beacon_block_root = Root::repeat_byte(root);
+        let signing = spec::validator::get_attestation_signature(&state, &data);
+        spec::IndexedAttestation {
+            attesting_indices: ssz_types::VariableList::new(vec![7]).unwrap(),
+            signature: t.sign(7, signing),
+            data,
+        }
+    };
+    let kind = GossipKind::AttesterSlashing;
+    let not_slashable = AttesterSlashing {
+        attestation_1: indexed(1),
+        attestation_2: indexed(1),
+    };
+    let out = t
+        .validate(vec![(kind, not_slashable.as_ssz_bytes())], 2)
+        .await;
+    assert!(is_reject(&out[0], "not slashable"), "{out:?}");
+    let slashing = AttesterSlashing {
+        attestation_1: indexed(1),
+        attestation_2: indexed(2),
+    };
+    let mut forged = slashing.clone();
+    forged.attestation_2.signature = t.sign(7, Root::repeat_byte(5));
+    let out = t
+        .validate(
+            vec![
+                (kind, forged.as_ssz_bytes()),
+                (kind, slashing.as_ssz_bytes()),
+                (kind, slashing.as_ssz_bytes()),
+            ],
+            2,
+        )
+        .await;
+    assert!(is_reject(&out[0], "signature"), "{out:?}");
+    assert!(is_accept(&out[1]), "{out:?}");
+    assert!(is_ignore(&out[2]), "{out:?}");
+    assert_eq!(lock(&t.chain.operation_pool).attester_slashings.len(), 1);
+
+    // A BLS-to-execution change of validator 9 (interop credentials are BLS, 0x00).
+    let change = |index: ValidatorIndex, key: ValidatorIndex| {
+        let message = spec::BLSToExecutionChange {
+            validator_index: index,
+            from_bls_pubkey: state.validators.get(key as usize).unwrap().pubkey,
+            to_execution_address: Default::default(),
+        };
+        let domain = spec::transition::helpers::compute_domain(
+            DOMAIN_BLS_TO_EXECUTION_CHANGE,
+            t.config().genesis_fork_version,
+            state.genesis_validators_root,
+        );
+        let root = compute_signing_root(&message, domain);
+        SignedBLSToExecutionChange {
+            signature: t.sign(key, root),
+            message,
+        }
+    };
+    let kind = GossipKind::BlsToExecutionChange;
+    // Someone else's key: Reject (the credentials commit to validator 9's own key).
+    let out = t
+        .validate(vec![(kind, change(9, 10).as_ssz_bytes())], 2)
+        .await;
+    assert!(is_reject(&out[0], "withdrawal credentials"), "{out:?}");
+    let out = t
+        .validate(
+            vec![
+                (kind, change(9, 9).as_ssz_bytes()),
+                (kind, change(9, 9).as_ssz_bytes()),
+            ],
+            2,
+        )
+        .await;
+    assert!(is_accept(&out[0]), "{out:?}");
+    assert!(is_ignore(&out[1]), "{out:?}");
+    assert_eq!(
+        lock(&t.chain.operation_pool).bls_to_execution_changes.len(),
+        1
+    );
+    // An index beyond the registry: Reject.
+    let mut far = change(9, 9);
+    far.message.validator_index = 10_000;
+    let out = t.validate(vec![(kind, far.as_ssz_bytes())], 2).await;
+    assert!(is_reject(&out[0], "out of range"), "{out:?}");
+}
+
+/// The Merkle branch of `blob_kzg_commitments` (leaf 11 of 16) in `body`.
+fn commitments_branch(body: &spec::BeaconBlockBody) -> Vec<Root> {
+    let fields = [
+        body.randao_reveal.tree_hash_root(),
+        body.eth1_data.tree_hash_root(),
+        body.graffiti.tree_hash_root(),
+        body.proposer_slashings.tree_hash_root(),
+        body.attester_slashings.tree_hash_root(),
+        body.attestations.tree_hash_root(),
+        body.deposits.tree_hash_root(),
+        body.voluntary_exits.tree_hash_root(),
+        body.sync_aggregate.tree_hash_root(),
+        body.execution_payload.tree_hash_root(),
+        body.bls_to_execution_changes.tree_hash_root(),
+        body.blob_kzg_commitments.tree_hash_root(),
+        body.execution_requests.tree_hash_root(),
+        Root::ZERO,
+        Root::ZERO,
+        Root::ZERO,
+    ];
+    let h = |a: &Root, b: &Root| {
+        Root::from(ethereum_hashing::hash32_concat(a.as_slice(), b.as_slice()))
+    };
+    let l1: Vec<Root> = fields.chunks(2).map(|p| h(&p[0], &p[1])).collect();
+    let l2: Vec<Root> = l1.chunks(2).map(|p| h(&p[0], &p[1])).collect();
+    let l3: Vec<Root> = l2.chunks(2).map(|p| h(&p[0], &p[1])).collect();
+    assert_eq!(h(&l3[0], &l3[1]), body.tree_hash_root());
+    vec![fields[10], l1[4], l2[3], l3[0]]
+}
+
+#[tokio::test]
+async fn a_valid_data_column_sidecar_is_accepted_once() {
+    let t = TestChain::new();
+    // The zero blob: commitment and proofs at infinity, cells zero.
+    let mut infinity = [0u8; 48];
+    infinity[0] = 0xc0;
+    let body = spec::BeaconBlockBody {
+        blob_kzg_commitments: ssz_types::VariableList::new(vec![spec::KZGCommitment::from(
+            infinity,
+        )])
+        .unwrap(),
+        ..Default::default()
+    };
+    let block = t.block(1, t.genesis, 0, None);
+    let mut state = (*t.state()).clone();
+    process_slots(&mut state, t.config(), 1).unwrap();
+    let header = spec::BeaconBlockHeader {
+        slot: 1,
+        proposer_index: block.message.proposer_index,
+        parent_root: t.genesis,
+        state_root: Root::repeat_byte(1),
+        body_root: body.tree_hash_root(),
+    };
+    let domain = get_domain(&state, DOMAIN_BEACON_PROPOSER, Some(0));
+    let signed_header = SignedBeaconBlockHeader {
+        signature: t.sign(header.proposer_index, compute_signing_root(&header, domain)),
+        message: header,
+    };
+    let sidecar = |index: u64| DataColumnSidecar {
+        index,
+        column: ssz_types::VariableList::new(vec![Default::default()]).unwrap(),
+        kzg_commitments: body.blob_kzg_commitments.clone(),
+        kzg_proofs: ssz_types::VariableList::new(vec![spec::KZGProof::from(infinity)]).unwrap(),
+        signed_block_header: signed_header.clone(),
+        kzg_commitments_inclusion_proof: ssz_types::FixedVector::new(commitments_branch(&body))
+            .unwrap(),
+    };
+    let subnet = |index: u64| {
+        GossipKind::DataColumnSidecar(spec::p2p::compute_subnet_for_data_column_sidecar(
+            t.config(),
+            index,
+        ))
+    };
+    let good = sidecar(5);
+    let out = t
+        .validate(
+            vec![
+                (subnet(5), good.as_ssz_bytes()),
+                (subnet(5), good.as_ssz_bytes()),
+            ],
+            1,
+        )
+        .await;
+    assert!(is_accept(&out[0]), "{out:?}");
+    assert!(is_ignore(&out[1]), "{out:?}");
+    // A broken inclusion proof: Reject.
+    let mut bad = sidecar(6);
+    bad.kzg_commitments_inclusion_proof[0] = Root::repeat_byte(0xee);
+    let out = t.validate(vec![(subnet(6), bad.as_ssz_bytes())], 1).await;
+    assert!(is_reject(&out[0], "inclusion proof"), "{out:?}");
+    // A cell that does not match its proof: Reject.
+    let mut bad = sidecar(7);
+    let mut cell = bad.column[0].to_vec();
+    cell[31] = 1;
+    bad.column[0] = ssz_types::FixedVector::new(cell).unwrap();
+    let out = t.validate(vec![(subnet(7), bad.as_ssz_bytes())], 1).await;
+    assert!(is_reject(&out[0], "kzg"), "{out:?}");
+    // A forged header signature: Reject.
+    let mut bad = sidecar(8);
+    bad.signed_block_header.signature = t.sign(0, Root::repeat_byte(2));
+    let out = t.validate(vec![(subnet(8), bad.as_ssz_bytes())], 1).await;
+    assert!(is_reject(&out[0], "signature"), "{out:?}");
+    // An unknown parent: UnknownBlock(parent) for the router to fetch.
+    let mut orphan = sidecar(9);
+    orphan.signed_block_header.message.parent_root = Root::repeat_byte(0x77);
+    let root = compute_signing_root(&orphan.signed_block_header.message, domain);
+    orphan.signed_block_header.signature =
+        t.sign(orphan.signed_block_header.message.proposer_index, root);
+    let out = t
+        .validate(vec![(subnet(9), orphan.as_ssz_bytes())], 1)
+        .await;
+    assert!(
+        matches!(out[0], GossipOutcome::UnknownBlock(r) if r == Root::repeat_byte(0x77)),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn contributions_accept_and_dedupe() {
+    let t = TestChain::new();
+    let state = t.state();
+    let committee = spec::transition::signatures::get_sync_committee_indices(&state).unwrap();
+    let size = spec::SyncSubcommitteeSize::to_usize();
+    let slot = 2;
+    let block_root = t.genesis;
+    // Subcommittee 0: its first member selected as aggregator by its selection proof.
+    let members = &committee[..size];
+    let proof = |v: ValidatorIndex| {
+        t.sign(
+            v,
+            spec::validator::get_sync_committee_selection_proof(&state, slot, 0),
+        )
+    };
+    let aggregator = *members
+        .iter()
+        .find(|v| spec::validator::is_sync_committee_aggregator(&proof(**v)))
+        .expect("some member is selected");
+    let signing =
+        spec::validator::get_sync_committee_message_signing_root(&state, slot, block_root);
+    let contribution = |count: usize| {
+        let mut bits = ssz_types::BitVector::new();
+        let mut sigs = Vec::new();
+        for (i, v) in members.iter().enumerate().take(count) {
+            bits.set(i, true).unwrap();
+            sigs.push(t.keys[*v as usize].sign(signing.as_slice()));
+        }
+        spec::SyncCommitteeContribution {
+            slot,
+            beacon_block_root: block_root,
+            subcommittee_index: 0,
+            aggregation_bits: bits,
+            signature: spec::BLSSignature::from(bls::aggregate(&sigs).unwrap().to_bytes()),
+        }
+    };
+    let signed = |c: spec::SyncCommitteeContribution, by: ValidatorIndex| {
+        let message = spec::ContributionAndProof {
+            aggregator_index: by,
+            contribution: c,
+            selection_proof: proof(by),
+        };
+        let root = spec::validator::get_contribution_and_proof_signature(&state, &message);
+        SignedContributionAndProof {
+            signature: t.sign(by, root),
+            message,
+        }
+    };
+    let kind = GossipKind::SyncCommitteeContributionAndProof;
+    let full = signed(contribution(size), aggregator);
+    let out = t
+        .validate(
+            vec![(kind, full.as_ssz_bytes()), (kind, full.as_ssz_bytes())],
+            slot,
+        )
+        .await;
+    assert!(is_accept(&out[0]), "{out:?}");
+    assert!(is_ignore(&out[1]), "{out:?}");
+    assert!(lock(&t.chain.sync_pool)
+        .contribution(slot, block_root, 0)
+        .is_some());
+    // A subset of what was seen: Ignore.
+    let out = t
+        .validate(
+            vec![(kind, signed(contribution(1), aggregator).as_ssz_bytes())],
+            slot,
+        )
+        .await;
+    assert!(is_ignore(&out[0]), "{out:?}");
+    // Subcommittee index out of range, a non-member aggregator: Reject.
+    let mut far = contribution(1);
+    far.subcommittee_index = 4;
+    let out = t
+        .validate(vec![(kind, signed(far, aggregator).as_ssz_bytes())], slot)
+        .await;
+    assert!(matches!(out[0], GossipOutcome::Reject(..)), "{out:?}");
+    // Not the current slot: Ignore.
+    let out = t
+        .validate(vec![(kind, full.as_ssz_bytes())], slot + 2)
+        .await;
+    assert!(is_ignore(&out[0]), "{out:?}");
+}
