@@ -40,6 +40,7 @@ struct Ports {
     http: u16,
     metrics: u16,
     el: u16,
+    p2p: u16,
 }
 
 impl Ports {
@@ -48,6 +49,7 @@ impl Ports {
             http: free_port(),
             metrics: free_port(),
             el: free_port(),
+            p2p: free_port(),
         }
     }
 }
@@ -73,6 +75,10 @@ impl Devnet {
             .arg(ports.metrics.to_string())
             .arg("--el-port")
             .arg(ports.el.to_string())
+            // libp2p TCP and discv5 UDP: never the default 9000, which another test or a
+            // local node may hold.
+            .arg("--p2p-port")
+            .arg(ports.p2p.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
