@@ -62,6 +62,34 @@ const COMMAND_QUEUE: usize = 1024;
 const MAX_AWAITING_VERDICT: usize = 16_384;
 /// The least time between two discv5 queries (a query of a small network ends at once).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(2);
+/// Which topics a peer may announce: eth2 topics only (anything else is ignored), at most
+/// [`MAX_SUBSCRIPTIONS_PER_REQUEST`] per message and [`MAX_SUBSCRIBED_TOPICS`] in all.
+/// gossipsub's default filter caps both at 100, but a node subscribed to every subnet
+/// announces ~203 topics per fork digest (7 global, 64 attestation, 4 sync committee, 128
+/// data column), twice that around a fork: the default would drop such a peer's whole
+/// subscription message and no gossip would flow.
+type SubscriptionFilter = gossipsub::MaxCountSubscriptionFilter<Eth2Topics>;
+const MAX_SUBSCRIPTIONS_PER_REQUEST: usize = 512;
+const MAX_SUBSCRIBED_TOPICS: usize = 1024;
+
+/// Accepts the subscriptions that parse as `/eth2/{digest}/{name}/ssz_snappy`.
+#[derive(Default, Clone)]
+pub struct Eth2Topics;
+
+impl gossipsub::TopicSubscriptionFilter for Eth2Topics {
+    fn can_subscribe(&mut self, topic_hash: &gossipsub::TopicHash) -> bool {
+        crate::network::GossipTopic::parse(topic_hash.as_str()).is_some()
+    }
+}
+
+fn subscription_filter() -> SubscriptionFilter {
+    gossipsub::MaxCountSubscriptionFilter {
+        filter: Eth2Topics,
+        max_subscribed_topics: MAX_SUBSCRIBED_TOPICS,
+        max_subscriptions_per_request: MAX_SUBSCRIPTIONS_PER_REQUEST,
+    }
+}
+
 /// Idle connections (no streams) are closed after this long; gossipsub keeps useful ones busy.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -70,7 +98,7 @@ pub(crate) struct Behaviour {
     /// First: it refuses banned peers and excess inbound connections before others see them.
     peers: PeerManager,
     identify: identify::Behaviour,
-    gossipsub: gossipsub::Behaviour<SnappyTransform>,
+    gossipsub: gossipsub::Behaviour<SnappyTransform, SubscriptionFilter>,
     status: rr::Behaviour<RpcCodec>,
     goodbye: rr::Behaviour<RpcCodec>,
     ping: rr::Behaviour<RpcCodec>,
@@ -207,9 +235,10 @@ pub(super) async fn start(
         config.slots_per_epoch,
     )
     .map_err(NetworkError::Libp2p)?;
-    let mut gossipsub = gossipsub::Behaviour::new_with_transform(
+    let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter_and_transform(
         gossip::message_authenticity(),
         gossip_config,
+        subscription_filter(),
         SnappyTransform { max_len },
     )
     .map_err(|e| NetworkError::Libp2p(e.to_string()))?;
