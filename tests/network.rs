@@ -9,7 +9,7 @@
 //! - a peer sending malformed snappy, undecodable SSZ, blocks and attestations with invalid
 //!   signatures, and garbage req/resp frames is disconnected and banned (reconnects refused),
 //!   while the node keeps following the head with its honest peer;
-//! - a node with `--memory-budget 192` flooded with large valid-looking gossip from several
+//! - a node with `--memory-budget 256` flooded with large valid-looking gossip from several
 //!   connections keeps its peak RSS under the budget and keeps following.
 //!
 //! Ports: each test has its own range (below the ephemeral range, away from the defaults 5052,
@@ -1464,7 +1464,7 @@ fn flood_round(peer: &mut TestPeer, head: &spec::SignedBeaconBlock, round: usize
 
 #[test]
 fn a_gossip_flood_stays_within_the_memory_budget() {
-    const BUDGET_MIB: u64 = 192;
+    const BUDGET_MIB: u64 = 256;
     let dir = temp_dir("flood");
     let ports = Ports::new(24000);
     let mut devnet = start_devnet(&dir, &ports, 2, Some(BUDGET_MIB));

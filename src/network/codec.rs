@@ -537,16 +537,32 @@ pub struct RpcCodec {
     pub limits: Limits,
 }
 
+/// A request as the codec hands it to the behaviour. A malformed one (bad framing, oversize,
+/// undecodable SSZ) is delivered as `Malformed` instead of an error: `request_response` only
+/// logs a failed `read_request` (the request has no id yet), so an error would leave the
+/// sender unanswered and unpenalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireRequest {
+    Valid(Request),
+    Malformed(String),
+}
+
 impl libp2p::request_response::Codec for RpcCodec {
     type Protocol = Protocol;
-    type Request = Request;
+    type Request = WireRequest;
     type Response = WireResponse;
 
-    async fn read_request<T>(&mut self, protocol: &Protocol, io: &mut T) -> io::Result<Request>
+    async fn read_request<T>(&mut self, protocol: &Protocol, io: &mut T) -> io::Result<WireRequest>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_request(*protocol, io, &self.limits).await
+        match read_request(*protocol, io, &self.limits).await {
+            Ok(request) => Ok(WireRequest::Valid(request)),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                Ok(WireRequest::Malformed(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_response<T>(
@@ -564,11 +580,14 @@ impl libp2p::request_response::Codec for RpcCodec {
         &mut self,
         protocol: &Protocol,
         io: &mut T,
-        request: Request,
+        request: WireRequest,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {
+        let WireRequest::Valid(request) = request else {
+            return Err(io::Error::other("a malformed request is never sent"));
+        };
         if Protocol::of(&request) != *protocol {
             return Err(io::Error::other("request sent on the wrong protocol"));
         }

@@ -55,6 +55,9 @@ pub struct NetworkConfig {
     pub slots_per_epoch: u64,
     /// The gossip queue's length (from the memory budget's `GossipQueues` share).
     pub gossip_queue: usize,
+    /// The most decompressed gossip bytes queued or being validated at once (from the same
+    /// share): the count bound alone would let a flood of 10 MiB messages take gigabytes.
+    pub gossip_queue_bytes: usize,
     /// The event queue's length.
     pub event_queue: usize,
 }

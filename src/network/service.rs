@@ -2,7 +2,7 @@
 //! forwards gossip and block/column requests to the node, runs the peer manager. It never
 //! awaits the node: every send towards the node is a `try_send` on a bounded queue.
 
-use super::codec::{Limits, Protocol, RpcCodec, WireResponse, METADATA_V3_SIZE};
+use super::codec::{Limits, Protocol, RpcCodec, WireRequest, WireResponse, METADATA_V3_SIZE};
 use super::enr::{self as enr_util, BootNode, EnrFields};
 use super::gossip::{self, SnappyTransform, GOSSIP_BAN_SCORE};
 use super::peers::{PeerManager, RateLimiter, BAN_DURATION};
@@ -175,6 +175,9 @@ struct Service {
     commands: mpsc::Receiver<NetworkCommand>,
     status: Arc<watch::Sender<StatusMessage>>,
     gossip_tx: mpsc::Sender<GossipMessage>,
+    /// Decompressed gossip bytes queued or in validation, and their bound.
+    gossip_bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    gossip_queue_bytes: usize,
     events_tx: mpsc::Sender<NetworkEvent>,
     peers: HashMap<PeerId, PeerData>,
     /// ENRs of peers we dialed from discovery or boot nodes (bounded by the dials in flight
@@ -423,6 +426,8 @@ pub(super) async fn start(
         commands: commands_rx,
         status,
         gossip_tx,
+        gossip_bytes: Default::default(),
+        gossip_queue_bytes: config.gossip_queue_bytes,
         events_tx,
         peers: HashMap::new(),
         known_enrs,
@@ -701,13 +706,25 @@ impl Service {
         let kind = kind_label(topic.kind);
         count_gossip(kind, "received");
         let id = MessageId(message_id.0.clone());
-        let delivered = self.gossip_tx.try_send(GossipMessage {
-            peer: propagation_source,
-            message_id: id,
-            topic,
-            data: message.data,
-        });
-        if delivered.is_err() {
+        let queued = QueuedBytes::try_take(
+            &self.gossip_bytes,
+            message.data.len(),
+            self.gossip_queue_bytes,
+        );
+        let delivered = match queued {
+            Some(queued) => self
+                .gossip_tx
+                .try_send(GossipMessage {
+                    peer: propagation_source,
+                    message_id: id,
+                    topic,
+                    data: message.data,
+                    queued,
+                })
+                .is_ok(),
+            None => false,
+        };
+        if !delivered {
             // Queue full (or the node gone): drop it and let gossipsub forget it, unpenalised.
             tracing::debug!(topic = %topic, "gossip queue full: message ignored");
             count_gossip(kind, "dropped");
@@ -812,7 +829,7 @@ impl Service {
                     .swarm
                     .behaviour_mut()
                     .rpc(protocol)
-                    .send_request(&peer, request);
+                    .send_request(&peer, WireRequest::Valid(request));
                 self.outbound.insert(
                     (protocol, id),
                     Pending::Node {
@@ -1076,17 +1093,30 @@ impl Service {
             .swarm
             .behaviour_mut()
             .rpc(protocol)
-            .send_request(&peer, request);
+            .send_request(&peer, WireRequest::Valid(request));
         self.outbound
             .insert((protocol, id), Pending::Internal { peer });
     }
 
-    fn on_rpc(&mut self, protocol: Protocol, event: rr::Event<Request, WireResponse>) {
+    fn on_rpc(&mut self, protocol: Protocol, event: rr::Event<WireRequest, WireResponse>) {
         match event {
             rr::Event::Message { peer, message, .. } => match message {
                 rr::Message::Request {
                     request, channel, ..
-                } => self.on_inbound_request(protocol, peer, request, channel),
+                } => match request {
+                    WireRequest::Valid(request) => {
+                        self.on_inbound_request(protocol, peer, request, channel)
+                    }
+                    WireRequest::Malformed(reason) => {
+                        tracing::debug!(peer = %peer, ?protocol, reason, "malformed request");
+                        self.respond(
+                            protocol,
+                            channel,
+                            WireResponse::error(RpcErrorCode::InvalidRequest, reason),
+                        );
+                        self.report(peer, PeerAction::LowToleranceError, "malformed request");
+                    }
+                },
                 rr::Message::Response {
                     request_id,
                     response,

@@ -42,6 +42,7 @@ fn config(name: &str, digest: ForkDigest, boot_nodes: Vec<String>) -> NetworkCon
         slot_duration_ms: 6000,
         slots_per_epoch: 8,
         gossip_queue: 16,
+        gossip_queue_bytes: 16 << 20,
         event_queue: 16,
     }
 }

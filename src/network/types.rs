@@ -302,6 +302,45 @@ pub struct GossipMessage {
     pub topic: GossipTopic,
     /// The snappy-decompressed SSZ bytes (already checked against the size limits).
     pub data: Vec<u8>,
+    /// Holds `data.len()` against the gossip queue's byte bound until the message is dropped
+    /// (after the node's verdict), so queued *and* in-validation messages count.
+    pub queued: QueuedBytes,
+}
+
+/// A share of the gossip queue's byte bound, released on drop.
+#[derive(Debug)]
+pub struct QueuedBytes {
+    counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    bytes: usize,
+}
+
+impl QueuedBytes {
+    /// Takes `bytes` of `counter` unless that would pass `max` (one message is always let in
+    /// when nothing is queued, so a single large block can pass a small bound).
+    pub fn try_take(
+        counter: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        bytes: usize,
+        max: usize,
+    ) -> Option<QueuedBytes> {
+        use std::sync::atomic::Ordering;
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                let total = queued.saturating_add(bytes);
+                (queued == 0 || total <= max).then_some(total)
+            })
+            .ok()?;
+        Some(QueuedBytes {
+            counter: counter.clone(),
+            bytes,
+        })
+    }
+}
+
+impl Drop for QueuedBytes {
+    fn drop(&mut self) {
+        self.counter
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// A peer as the Beacon API's `node/peers` shows it.
@@ -464,6 +503,20 @@ pub struct NetworkChannels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queued_bytes_are_bounded_and_released() {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // An empty queue always admits one message, however large.
+        let big = QueuedBytes::try_take(&counter, 500, 100).expect("first message");
+        assert!(QueuedBytes::try_take(&counter, 1, 100).is_none());
+        drop(big);
+        let a = QueuedBytes::try_take(&counter, 60, 100).expect("fits");
+        assert!(QueuedBytes::try_take(&counter, 41, 100).is_none());
+        let b = QueuedBytes::try_take(&counter, 40, 100).expect("fits exactly");
+        drop((a, b));
+        assert_eq!(counter.load(std::sync::atomic::Ordering::Acquire), 0);
+    }
 
     #[test]
     fn topics_round_trip() {

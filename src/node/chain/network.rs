@@ -232,6 +232,10 @@ pub fn network_config(
         slot_duration_ms: chain.config.slot_duration_ms,
         slots_per_epoch: spec::PRESET.slots_per_epoch,
         gossip_queue,
+        // Half the gossip share in decompressed bytes (the rest: seen caches, pending
+        // attestations, decoded copies during validation).
+        gossip_queue_bytes: usize::try_from(budget.bytes(Consumer::GossipQueues) / 2)
+            .unwrap_or(usize::MAX),
         // Requests and statuses: small, and a full queue answers ServerError without blocking
         // the swarm; 1024 is many seconds of honest traffic from a full peer set.
         event_queue: 1024,
